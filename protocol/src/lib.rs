@@ -1,0 +1,16 @@
+#![doc = include_str!("../README.md")]
+
+pub mod delegation;
+pub mod envelope;
+pub mod ids;
+pub mod siwe;
+pub mod token;
+
+pub use alloy_primitives::{Address, B256};
+pub use delegation::{Delegation, DelegationError};
+pub use envelope::{Body, Bounds, Envelope, EnvelopeError, Kind};
+pub use ids::RoomId;
+pub use siwe::{SiweError, SiweMessage, VerifyOpts};
+
+/// Seconds since the Unix epoch, the clock every check in this crate takes as input.
+pub type UnixSeconds = i64;
