@@ -1,0 +1,264 @@
+//! Posting client-signed envelopes and paging history.
+
+use axum::{
+    Json,
+    body::Bytes,
+    extract::{Path, State, rejection::BytesRejection},
+    http::{HeaderMap, StatusCode, header},
+};
+use dchat_protocol::{
+    B256, Body, Envelope, Kind, RoomId,
+    envelope::{EnvelopeJson, Verified},
+    ids::{from_hex, to_hex},
+};
+use prost::Message as _;
+use serde::{Deserialize, Serialize};
+
+use super::{
+    AppState,
+    error::ApiError,
+    extract::{ApiQuery, Caller, payload_too_large, room_id},
+    rooms::{readable, room_not_found},
+};
+use crate::{hub::Frame, store::PageQuery};
+
+/// A message as the API shows it: the envelope as received plus its decoded fields.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct MessageView {
+    /// Message id, keccak256 of the body.
+    pub id: String,
+    /// Room.
+    pub room: RoomId,
+    /// Sending wallet, EIP-55.
+    pub sender: String,
+    /// Signing device key.
+    pub device_key: String,
+    /// Sender's clock, ms.
+    pub timestamp_ms: u64,
+    /// Lamport clock.
+    pub lamport: u64,
+    /// Kind.
+    pub kind: Kind,
+    /// The payload as text, for text messages that are valid UTF-8.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// The payload, hex.
+    pub payload: String,
+    /// The signed envelope, for clients that verify it themselves.
+    pub envelope: EnvelopeJson,
+}
+
+impl MessageView {
+    /// Builds the view of a stored or verified envelope.
+    pub fn from_parts(id: B256, envelope: &Envelope, body: &Body) -> Self {
+        let kind = Kind::try_from(body.kind).unwrap_or(Kind::Unspecified);
+        let text = (kind == Kind::Text).then(|| String::from_utf8(body.payload.clone()).ok()).flatten();
+        Self {
+            id: to_hex(id),
+            room: RoomId::from_slice(&body.room).unwrap_or(RoomId([0; 32])),
+            sender: dchat_protocol::Address::try_from(body.sender.as_slice()).map(|a| a.to_checksum(None)).unwrap_or_default(),
+            device_key: to_hex(&body.device_key),
+            timestamp_ms: body.timestamp_ms,
+            lamport: body.lamport,
+            kind,
+            text,
+            payload: to_hex(&body.payload),
+            envelope: EnvelopeJson::from(envelope),
+        }
+    }
+
+    fn from_verified(v: &Verified) -> Self {
+        Self::from_parts(v.id, &v.envelope, &v.body)
+    }
+}
+
+/// A live event on the WebSocket.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    /// A new message in a subscribed room.
+    Message {
+        /// The message.
+        message: MessageView,
+    },
+}
+
+/// `POST /v1/rooms/{id}/messages` reply.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PostResponse {
+    /// Message id.
+    pub id: String,
+    /// True when this exact message was already stored (the post is idempotent).
+    pub duplicate: bool,
+    /// False for ephemeral kinds, which are relayed but not stored.
+    pub stored: bool,
+}
+
+fn decode_envelope(headers: &HeaderMap, body: &[u8]) -> Result<Envelope, ApiError> {
+    let ctype = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let ctype = ctype.split(';').next().unwrap_or("").trim();
+    match ctype {
+        "application/json" => {
+            let json: EnvelopeJson =
+                serde_json::from_slice(body).map_err(|e| ApiError::bad_request("invalid_json", e.to_string()))?;
+            Ok(Envelope::try_from(&json)?)
+        }
+        "application/x-protobuf" | "application/protobuf" => {
+            Envelope::decode(body).map_err(|e| ApiError::bad_request("envelope_malformed", e.to_string()))
+        }
+        _ => Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the envelope as application/json or application/x-protobuf",
+        )),
+    }
+}
+
+/// Accepts a client-signed envelope into a room. 201 when stored, 200 for a repeat of a stored
+/// message, 202 for ephemeral kinds. The 2xx comes only after the write has committed.
+pub async fn post(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<PostResponse>), ApiError> {
+    let body = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            payload_too_large()
+        } else {
+            ApiError::bad_request("invalid_body", e.body_text())
+        }
+    })?;
+    state.limit_address(&caller.address)?;
+    let room_id = room_id(&id)?;
+    let room = state.store.room(&room_id).await?.ok_or_else(room_not_found)?;
+    if state.store.role(&room_id, &caller.address).await?.is_none() {
+        return Err(ApiError::forbidden("not_a_member", "join or be invited to this room before posting"));
+    }
+
+    let envelope = decode_envelope(&headers, &body)?;
+    let raw = envelope.encode_to_vec();
+    let limits = &state.config.limits;
+    let now_ms = state.now_ms();
+    let v = envelope.open(&limits.envelope, now_ms)?;
+    if v.room != room_id {
+        return Err(ApiError::bad_request("room_mismatch", "the envelope is for another room than the URL names"));
+    }
+    if v.sender != caller.address {
+        return Err(ApiError::forbidden("sender_not_caller", "the envelope's sender is not the signed-in wallet"));
+    }
+    if v.body.timestamp_ms + limits.max_past_ms < now_ms {
+        return Err(ApiError::bad_request(
+            "envelope_too_old",
+            format!("timestamp is more than {} ms in the past", limits.max_past_ms),
+        ));
+    }
+    check_delegation(&state, &v, now_ms).await?;
+    limits.envelope.check_lamport(v.body.lamport, room.max_lamport)?;
+    if v.kind.is_control() {
+        return Err(ApiError::bad_request("unsupported_kind", "room control messages are not accepted on this endpoint"));
+    }
+
+    let id = to_hex(v.id);
+    let frame = || -> Frame {
+        let event = Event::Message { message: MessageView::from_verified(&v) };
+        serde_json::to_string(&event).unwrap_or_default().into()
+    };
+    if v.kind.is_ephemeral() {
+        state.hub.publish(&room_id, &frame());
+        return Ok((StatusCode::ACCEPTED, Json(PostResponse { id, duplicate: false, stored: false })));
+    }
+    let now = i64::try_from(now_ms).unwrap_or(i64::MAX);
+    let fresh = state.store.insert_message(&v, &raw, now).await?;
+    if fresh {
+        state.hub.publish(&room_id, &frame());
+    }
+    let status = if fresh { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(PostResponse { id, duplicate: !fresh, stored: true })))
+}
+
+/// The device key must be delegated by the sender and the delegation live now and at the
+/// message's timestamp.
+async fn check_delegation(state: &AppState, v: &Verified, now_ms: u64) -> Result<(), ApiError> {
+    let Some((wallet, not_before, expires_at)) = state.store.delegation(&v.device_key).await? else {
+        return Err(ApiError::forbidden(
+            "device_not_delegated",
+            "the signing device key is not delegated by any wallet; sign in with it listed in the SIWE resources",
+        ));
+    };
+    if wallet != v.sender {
+        return Err(ApiError::forbidden("device_not_delegated", "the signing device key is delegated by another wallet"));
+    }
+    let skew = state.config.auth.clock_skew_secs;
+    let now = i64::try_from(now_ms / 1000).unwrap_or(i64::MAX);
+    let at = i64::try_from(v.body.timestamp_ms / 1000).unwrap_or(i64::MAX);
+    let covers = |t: i64| t + skew >= not_before && t - skew < expires_at;
+    if now - skew >= expires_at || !covers(at) {
+        return Err(ApiError::forbidden("delegation_expired", "the device key's delegation is not valid at this time"));
+    }
+    Ok(())
+}
+
+/// History query: `after` / `before` are message ids; `limit` defaults to 50.
+#[derive(Debug, Deserialize)]
+pub struct HistoryQuery {
+    /// Messages after this id.
+    pub after: Option<String>,
+    /// Messages before this id.
+    pub before: Option<String>,
+    /// Page size.
+    pub limit: Option<u32>,
+}
+
+/// A page of history in display order (lamport, timestamp, id).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Page {
+    /// Messages, oldest first.
+    pub messages: Vec<MessageView>,
+    /// Whether more messages lie beyond this page in the direction paged (older when paging
+    /// back, newer when paging forward with `after`).
+    pub has_more: bool,
+}
+
+/// Pages a room's history.
+pub async fn list(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    caller: Option<Caller>,
+    ApiQuery(q): ApiQuery<HistoryQuery>,
+) -> Result<Json<Page>, ApiError> {
+    let room_id = room_id(&id)?;
+    readable(&state, &room_id, caller.as_ref()).await?;
+    let max = state.config.limits.max_page;
+    let limit = q.limit.unwrap_or(50.min(max));
+    if limit == 0 || limit > max {
+        return Err(ApiError::bad_request("invalid_limit", format!("limit must be between 1 and {max}")));
+    }
+    let cursor = |raw: &Option<String>| -> Result<Option<B256>, ApiError> {
+        raw.as_deref()
+            .map(|s| {
+                from_hex(s)
+                    .ok()
+                    .filter(|b| b.len() == 32)
+                    .map(|b| B256::from_slice(&b))
+                    .ok_or_else(|| ApiError::bad_request("invalid_cursor", format!("{s:?} is not a message id")))
+            })
+            .transpose()
+    };
+    let query = PageQuery { after: cursor(&q.after)?, before: cursor(&q.before)?, limit };
+    let (rows, has_more) = state
+        .store
+        .page(&room_id, query)
+        .await?
+        .ok_or_else(|| ApiError::bad_request("invalid_cursor", "the cursor names no message of this room"))?;
+    let messages = rows
+        .iter()
+        .map(|m| {
+            let env = Envelope::decode(m.envelope.as_slice()).map_err(ApiError::internal)?;
+            let body = Body::decode(env.body.as_slice()).map_err(ApiError::internal)?;
+            Ok(MessageView::from_parts(m.id, &env, &body))
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    Ok(Json(Page { messages, has_more }))
+}

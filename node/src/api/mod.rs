@@ -1,0 +1,137 @@
+//! The HTTP and WebSocket API.
+
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod messages;
+pub mod rooms;
+pub mod ws;
+
+use std::{net::IpAddr, sync::Arc};
+
+use axum::{
+    Json, Router,
+    extract::{DefaultBodyLimit, Request, State},
+    http::StatusCode,
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use dchat_protocol::{
+    Address,
+    token::{TokenSigner, TokenVerifier},
+};
+use tokio_util::sync::CancellationToken;
+
+use crate::{config::Config, hub::Hub, ratelimit::RateLimiter, store::Store};
+pub use error::ApiError;
+
+/// Shared state of every handler.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+/// What [`AppState`] holds.
+#[derive(Debug)]
+pub struct Inner {
+    /// Configuration.
+    pub config: Config,
+    /// SIWE domain this node binds sign-ins to.
+    pub domain: String,
+    /// Public origin, no trailing slash.
+    pub public_url: String,
+    /// Store.
+    pub store: Store,
+    /// Live fan-out.
+    pub hub: Arc<Hub>,
+    /// Token issuer.
+    pub signer: TokenSigner,
+    /// Token checker for this node's own tokens.
+    pub tokens: TokenVerifier,
+    /// Per-IP limits.
+    pub ip_limits: RateLimiter<IpAddr>,
+    /// Per-address limits on writes.
+    pub address_limits: RateLimiter<Address>,
+    /// Cancelled on shutdown.
+    pub shutdown: CancellationToken,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.inner
+    }
+}
+
+impl AppState {
+    /// Builds the state.
+    pub fn new(inner: Inner) -> Self {
+        Self { inner: Arc::new(inner) }
+    }
+
+    /// Now, Unix seconds.
+    pub fn now(&self) -> i64 {
+        time::OffsetDateTime::now_utc().unix_timestamp()
+    }
+
+    /// Now, Unix milliseconds.
+    pub fn now_ms(&self) -> u64 {
+        u64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or_default()
+    }
+
+    /// Takes a write token for `address`, or a 429.
+    pub fn limit_address(&self, address: &Address) -> Result<(), ApiError> {
+        self.address_limits.check(address).map_err(ApiError::rate_limited)
+    }
+}
+
+/// The router with every route.
+pub fn router(state: AppState) -> Router {
+    let bounds = state.config.limits.envelope;
+    // Hex doubles the envelope; leave room for the JSON around it.
+    let message_body_limit = bounds.max_envelope_bytes * 2 + 1024;
+    let v1 = Router::new()
+        .route("/auth/nonce", get(auth::nonce))
+        .route("/auth/siwe", post(auth::siwe))
+        .route("/rooms", post(rooms::create).get(rooms::list))
+        .route("/rooms/{id}", get(rooms::get))
+        .route("/rooms/{id}/join", post(rooms::join))
+        .route(
+            "/rooms/{id}/messages",
+            post(messages::post).get(messages::list).layer(DefaultBodyLimit::max(message_body_limit)),
+        )
+        .route("/ws", get(ws::upgrade))
+        .layer(DefaultBodyLimit::max(16 * 1024))
+        .layer(middleware::from_fn_with_state(state.clone(), limit_ip));
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/.well-known/jwks.json", get(auth::jwks))
+        .nest("/v1", v1)
+        .fallback(|| async { ApiError::not_found("not_found", "no such endpoint") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this endpoint")
+        })
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    if state.store.ping().await && !state.shutdown.is_cancelled() {
+        Json(serde_json::json!({"status": "ready"})).into_response()
+    } else {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", "store unavailable or shutting down").into_response()
+    }
+}
+
+/// Per-IP token bucket on every `/v1` request.
+async fn limit_ip(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let (parts, body) = req.into_parts();
+    if let Some(ip) = extract::client_ip(&parts)
+        && let Err(wait) = state.ip_limits.check(&ip)
+    {
+        return ApiError::rate_limited(wait).into_response();
+    }
+    next.run(Request::from_parts(parts, body)).await
+}

@@ -1,0 +1,172 @@
+//! `GET /v1/ws`: live room streams.
+//!
+//! Client frames: `{"type":"subscribe","rooms":[..]}`, `{"type":"unsubscribe","rooms":[..]}`,
+//! `{"type":"ping"}`. Server frames: `subscribed`, `unsubscribed`, `message`, `error`, `pong`.
+//! Close codes: 4001 session expired, 4008 too slow (outbound queue full), 1001 node shutting
+//! down, 1008 protocol violation.
+
+use axum::{
+    extract::{
+        State,
+        ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade},
+    },
+    response::Response,
+};
+use dchat_protocol::RoomId;
+use futures::{SinkExt, StreamExt};
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use super::{AppState, error::ApiError, extract::Caller, rooms::readable};
+use crate::hub::Frame;
+
+/// Subprotocol the server speaks; browsers pass the token as a second `bearer.<token>` entry.
+pub const SUBPROTOCOL: &str = "dchat.v1";
+/// Close code: the session's token expired.
+pub const CLOSE_EXPIRED: u16 = 4001;
+/// Close code: the client did not read fast enough.
+pub const CLOSE_SLOW: u16 = 4008;
+
+/// A frame from the client.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientFrame {
+    /// Follow rooms.
+    Subscribe {
+        /// Room ids.
+        rooms: Vec<String>,
+    },
+    /// Stop following rooms.
+    Unsubscribe {
+        /// Room ids.
+        rooms: Vec<String>,
+    },
+    /// Keep-alive.
+    Ping,
+}
+
+/// A control frame from the server (messages are [`super::messages::Event`]).
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerFrame {
+    /// Rooms now followed.
+    Subscribed {
+        /// Room ids.
+        rooms: Vec<RoomId>,
+    },
+    /// Rooms no longer followed.
+    Unsubscribed {
+        /// Room ids.
+        rooms: Vec<RoomId>,
+    },
+    /// A refused request; the connection stays open.
+    Error {
+        /// Stable code.
+        error: String,
+        /// Human message.
+        message: String,
+        /// The room concerned, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room: Option<String>,
+    },
+    /// Reply to ping.
+    Pong,
+}
+
+/// Upgrades to a WebSocket. Anonymous connections may follow public channels only.
+pub async fn upgrade(State(state): State<AppState>, caller: Option<Caller>, ws: WebSocketUpgrade) -> Response {
+    let queue = state.config.limits.ws_queue;
+    ws.protocols([SUBPROTOCOL]).max_message_size(64 * 1024).on_upgrade(move |socket| serve(state, caller, socket, queue))
+}
+
+async fn serve(state: AppState, caller: Option<Caller>, socket: WebSocket, queue: usize) {
+    let (mut sink, mut stream) = socket.split();
+    let (tx, mut rx) = mpsc::channel::<Frame>(queue);
+    let reg = state.hub.register(tx.clone());
+    let expires_in = caller.as_ref().map(|c| c.claims.exp - state.now()).unwrap_or(i64::MAX / 4).max(0);
+    let expiry = tokio::time::sleep(std::time::Duration::from_secs(expires_in.unsigned_abs()));
+    tokio::pin!(expiry);
+
+    let close = loop {
+        tokio::select! {
+            _ = state.shutdown.cancelled() => break Some((1001, "node shutting down")),
+            _ = reg.overflow.cancelled() => break Some((CLOSE_SLOW, "too slow: outbound queue full")),
+            _ = &mut expiry => break Some((CLOSE_EXPIRED, "session expired")),
+            Some(frame) = rx.recv() => {
+                if sink.send(Message::Text(Utf8Bytes::from(&*frame))).await.is_err() {
+                    break None;
+                }
+            }
+            incoming = stream.next() => match incoming {
+                Some(Ok(Message::Text(text))) => {
+                    let reply = handle(&state, caller.as_ref(), &reg, &text).await;
+                    for frame in reply {
+                        // Replies share the bounded queue with messages.
+                        if tx.try_send(frame).is_err() {
+                            reg.overflow.cancel();
+                        }
+                    }
+                }
+                Some(Ok(Message::Binary(_))) => break Some((1003, "binary frames are not supported")),
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break None,
+                Some(Ok(_)) => {}
+            }
+        }
+    };
+    if let Some((code, reason)) = close {
+        let frame = CloseFrame { code, reason: reason.into() };
+        let _ = sink.send(Message::Close(Some(frame))).await;
+    }
+    drop(reg);
+}
+
+fn frame(f: &ServerFrame) -> Frame {
+    serde_json::to_string(f).unwrap_or_default().into()
+}
+
+fn error_frame(e: &ApiError, room: Option<&str>) -> Frame {
+    frame(&ServerFrame::Error { error: e.code.into(), message: e.message.clone(), room: room.map(str::to_string) })
+}
+
+async fn handle(state: &AppState, caller: Option<&Caller>, reg: &crate::hub::Registration, text: &str) -> Vec<Frame> {
+    let parsed: ClientFrame = match serde_json::from_str(text) {
+        Ok(f) => f,
+        Err(e) => return vec![error_frame(&ApiError::bad_request("invalid_frame", e.to_string()), None)],
+    };
+    match parsed {
+        ClientFrame::Ping => vec![frame(&ServerFrame::Pong)],
+        ClientFrame::Subscribe { rooms } => {
+            let mut out = Vec::new();
+            let mut ok = Vec::new();
+            for raw in &rooms {
+                let result = async {
+                    let id = super::extract::room_id(raw)?;
+                    readable(state, &id, caller).await?;
+                    if !reg.is_subscribed(&id) && reg.count() >= state.config.limits.ws_max_subscriptions {
+                        return Err(ApiError::bad_request("too_many_subscriptions", "subscription limit reached"));
+                    }
+                    Ok(id)
+                }
+                .await;
+                match result {
+                    Ok(id) => {
+                        reg.subscribe(id);
+                        ok.push(id);
+                    }
+                    Err(e) => out.push(error_frame(&e, Some(raw))),
+                }
+            }
+            if !ok.is_empty() {
+                out.insert(0, frame(&ServerFrame::Subscribed { rooms: ok }));
+            }
+            out
+        }
+        ClientFrame::Unsubscribe { rooms } => {
+            let ids: Vec<RoomId> = rooms.iter().filter_map(|r| r.parse().ok()).collect();
+            for id in &ids {
+                reg.unsubscribe(id);
+            }
+            vec![frame(&ServerFrame::Unsubscribed { rooms: ids })]
+        }
+    }
+}

@@ -1,0 +1,204 @@
+//! Node configuration: `Default` is a working single node on loopback with an embedded store.
+//! A TOML file may override any field; flags and `DCHAT_*` environment variables override the
+//! most common ones (see `main.rs`).
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use dchat_protocol::Bounds;
+use eyre::{WrapErr, bail};
+use serde::Deserialize;
+
+/// Everything a node needs to start.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address the HTTP/WebSocket API listens on. Port 0 picks a free port.
+    pub http: SocketAddr,
+    /// Directory for the database and the node key.
+    pub data_dir: PathBuf,
+    /// SIWE domain (RFC 3986 authority) this node binds sign-ins to. Defaults to
+    /// `localhost:<port>`.
+    pub domain: Option<String>,
+    /// Public origin of this node (`scheme://authority`); SIWE URIs must be on it. Defaults to
+    /// `http://<domain>`.
+    pub public_url: Option<String>,
+    /// Chain ids accepted in SIWE messages.
+    pub chain_ids: Vec<u64>,
+    /// Ethereum JSON-RPC URL; enables ERC-1271 contract-wallet sign-in.
+    pub rpc_url: Option<String>,
+    /// Sign-in and session settings.
+    pub auth: AuthConfig,
+    /// Size, clock and queue limits.
+    pub limits: Limits,
+    /// Request rate limits.
+    pub rate_limit: RateLimitConfig,
+    /// Log output format.
+    pub log_format: LogFormat,
+}
+
+/// Sign-in and session settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// How long an issued nonce stays usable, seconds.
+    pub nonce_ttl_secs: i64,
+    /// Access-token lifetime, seconds (never past the SIWE `Expiration Time`).
+    pub token_ttl_secs: i64,
+    /// Clock skew tolerated on SIWE time bounds and delegations, seconds.
+    pub clock_skew_secs: i64,
+    /// Longest device delegation accepted, seconds.
+    pub max_delegation_secs: i64,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self { nonce_ttl_secs: 600, token_ttl_secs: 3600, clock_skew_secs: 60, max_delegation_secs: 30 * 24 * 3600 }
+    }
+}
+
+/// Size, clock and queue limits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Envelope bounds (size, future skew, lamport jump).
+    pub envelope: Bounds,
+    /// How old a newly posted message's timestamp may be, milliseconds.
+    pub max_past_ms: u64,
+    /// Outbound frames queued per WebSocket before the client is dropped as too slow.
+    pub ws_queue: usize,
+    /// Rooms one WebSocket may subscribe to.
+    pub ws_max_subscriptions: usize,
+    /// Largest history page.
+    pub max_page: u32,
+    /// Members named when creating a room.
+    pub max_initial_members: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            envelope: Bounds::default(),
+            max_past_ms: 10 * 60 * 1000,
+            ws_queue: 256,
+            ws_max_subscriptions: 1000,
+            max_page: 500,
+            max_initial_members: 256,
+        }
+    }
+}
+
+/// Token-bucket rate limits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimitConfig {
+    /// Requests per second sustained, per client IP.
+    pub ip_per_sec: f64,
+    /// Burst per client IP.
+    pub ip_burst: f64,
+    /// Writes per second sustained, per signed-in address.
+    pub address_per_sec: f64,
+    /// Burst per signed-in address.
+    pub address_burst: f64,
+    /// Keys tracked before idle ones are evicted.
+    pub max_keys: usize,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self { ip_per_sec: 100.0, ip_burst: 200.0, address_per_sec: 20.0, address_burst: 50.0, max_keys: 100_000 }
+    }
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            http: SocketAddr::from(([127, 0, 0, 1], 8480)),
+            data_dir: PathBuf::from(".dchat/node"),
+            domain: None,
+            public_url: None,
+            chain_ids: vec![1, 31337],
+            rpc_url: None,
+            auth: AuthConfig::default(),
+            limits: Limits::default(),
+            rate_limit: RateLimitConfig::default(),
+            log_format: LogFormat::Text,
+        }
+    }
+}
+
+impl Config {
+    /// Reads a TOML file over the defaults.
+    pub fn from_file(path: &std::path::Path) -> eyre::Result<Self> {
+        let text = std::fs::read_to_string(path).wrap_err_with(|| format!("reading config file {}", path.display()))?;
+        toml::from_str(&text).wrap_err_with(|| format!("config file {} is invalid", path.display()))
+    }
+
+    /// Refuses settings the node cannot run with, saying what to fix.
+    pub fn validate(&self) -> eyre::Result<()> {
+        if self.chain_ids.is_empty() {
+            bail!("chain_ids is empty: list at least one chain id sign-ins may use (for example 1)");
+        }
+        if let Some(url) = &self.public_url {
+            let parsed = url::Url::parse(url).wrap_err_with(|| format!("public_url {url:?} is not a URL"))?;
+            if parsed.host_str().is_none() || !matches!(parsed.scheme(), "http" | "https") {
+                bail!("public_url {url:?} must be an http(s) origin such as https://chat.example.org");
+            }
+        }
+        if let Some(domain) = &self.domain
+            && (domain.is_empty() || domain.contains('/') || domain.contains(char::is_whitespace))
+        {
+            bail!("domain {domain:?} must be a host[:port] authority such as chat.example.org");
+        }
+        if self.limits.ws_queue == 0 || self.limits.max_page == 0 {
+            bail!("limits.ws_queue and limits.max_page must be at least 1");
+        }
+        if self.auth.token_ttl_secs <= 0 || self.auth.nonce_ttl_secs <= 0 {
+            bail!("auth.token_ttl_secs and auth.nonce_ttl_secs must be positive");
+        }
+        Ok(())
+    }
+
+    /// The SIWE domain, given the port actually bound.
+    pub fn domain_for(&self, bound: SocketAddr) -> String {
+        self.domain.clone().unwrap_or_else(|| format!("localhost:{}", bound.port()))
+    }
+
+    /// The public origin, given the SIWE domain, without a trailing slash.
+    pub fn public_url_for(&self, domain: &str) -> String {
+        self.public_url.clone().unwrap_or_else(|| format!("http://{domain}")).trim_end_matches('/').to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_config_is_valid_and_toml_overrides_fields() {
+        Config::default().validate().expect("defaults work");
+        let c: Config = toml::from_str("http = \"127.0.0.1:9000\"\n[auth]\ntoken_ttl_secs = 60\n").expect("parses");
+        assert_eq!(c.http.port(), 9000);
+        assert_eq!(c.auth.token_ttl_secs, 60);
+        assert_eq!(c.auth.nonce_ttl_secs, 600);
+        assert!(toml::from_str::<Config>("htp = 1").is_err(), "unknown keys are refused");
+    }
+
+    #[test]
+    fn domain_and_public_url_default_from_bound_port() {
+        let c = Config::default();
+        let d = c.domain_for(SocketAddr::from(([127, 0, 0, 1], 4000)));
+        assert_eq!(d, "localhost:4000");
+        assert_eq!(c.public_url_for(&d), "http://localhost:4000");
+    }
+}

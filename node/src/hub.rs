@@ -1,0 +1,172 @@
+//! Live fan-out of room messages to WebSocket connections.
+//!
+//! Each connection owns a bounded queue of pre-serialized frames. Publishing never waits: when a
+//! connection's queue is full it is marked overflowed and its task closes it (close code 4008),
+//! so one slow client can neither stall the others nor grow memory without bound.
+
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{
+        Arc, RwLock,
+        atomic::{AtomicU64, Ordering},
+    },
+};
+
+use dchat_protocol::RoomId;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// A frame ready to send: serialized once, shared by every receiver.
+pub type Frame = Arc<str>;
+
+#[derive(Debug)]
+struct Conn {
+    tx: mpsc::Sender<Frame>,
+    overflow: CancellationToken,
+    rooms: HashSet<RoomId>,
+}
+
+/// Subscriptions of all live connections.
+#[derive(Debug, Default)]
+pub struct Hub {
+    next_id: AtomicU64,
+    conns: RwLock<HashMap<u64, Conn>>,
+    rooms: RwLock<HashMap<RoomId, HashSet<u64>>>,
+    dropped: AtomicU64,
+}
+
+/// A registered connection; unregisters itself when dropped.
+#[derive(Debug)]
+pub struct Registration {
+    hub: Arc<Hub>,
+    id: u64,
+    /// Cancelled when the connection's queue overflowed.
+    pub overflow: CancellationToken,
+}
+
+impl Hub {
+    /// Registers a connection with its outbound queue.
+    pub fn register(self: &Arc<Self>, tx: mpsc::Sender<Frame>) -> Registration {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let overflow = CancellationToken::new();
+        let conn = Conn { tx, overflow: overflow.clone(), rooms: HashSet::new() };
+        write(&self.conns).insert(id, conn);
+        Registration { hub: self.clone(), id, overflow }
+    }
+
+    /// Connections closed for being too slow, since start.
+    pub fn dropped_slow(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Live connections.
+    pub fn connections(&self) -> usize {
+        read(&self.conns).len()
+    }
+
+    /// Queues `frame` for every subscriber of `room`, never waiting.
+    pub fn publish(&self, room: &RoomId, frame: &Frame) {
+        let rooms = read(&self.rooms);
+        let Some(ids) = rooms.get(room) else { return };
+        let conns = read(&self.conns);
+        for id in ids {
+            let Some(conn) = conns.get(id) else { continue };
+            if let Err(mpsc::error::TrySendError::Full(_)) = conn.tx.try_send(frame.clone())
+                && !conn.overflow.is_cancelled()
+            {
+                conn.overflow.cancel();
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+impl Registration {
+    /// Subscribes to a room; returns how many rooms the connection now follows.
+    pub fn subscribe(&self, room: RoomId) -> usize {
+        let mut conns = write(&self.hub.conns);
+        let Some(conn) = conns.get_mut(&self.id) else { return 0 };
+        if conn.rooms.insert(room) {
+            write(&self.hub.rooms).entry(room).or_default().insert(self.id);
+        }
+        conn.rooms.len()
+    }
+
+    /// Whether the connection follows `room`.
+    pub fn is_subscribed(&self, room: &RoomId) -> bool {
+        read(&self.hub.conns).get(&self.id).is_some_and(|c| c.rooms.contains(room))
+    }
+
+    /// Rooms followed.
+    pub fn count(&self) -> usize {
+        read(&self.hub.conns).get(&self.id).map_or(0, |c| c.rooms.len())
+    }
+
+    /// Stops following a room.
+    pub fn unsubscribe(&self, room: &RoomId) {
+        let mut conns = write(&self.hub.conns);
+        if let Some(conn) = conns.get_mut(&self.id)
+            && conn.rooms.remove(room)
+        {
+            remove_from_room(&mut write(&self.hub.rooms), room, self.id);
+        }
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        let Some(conn) = write(&self.hub.conns).remove(&self.id) else { return };
+        let mut rooms = write(&self.hub.rooms);
+        for room in &conn.rooms {
+            remove_from_room(&mut rooms, room, self.id);
+        }
+    }
+}
+
+fn remove_from_room(rooms: &mut HashMap<RoomId, HashSet<u64>>, room: &RoomId, id: u64) {
+    if let Some(set) = rooms.get_mut(room) {
+        set.remove(&id);
+        if set.is_empty() {
+            rooms.remove(room);
+        }
+    }
+}
+
+// A poisoned lock only means another thread panicked mid-update of plain maps; the maps are
+// still usable, so recover the guard rather than propagate the panic.
+fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn full_queue_marks_connection_overflowed_and_others_still_receive() {
+        let hub = Arc::new(Hub::default());
+        let room = RoomId([1; 32]);
+        let (slow_tx, _slow_rx) = mpsc::channel(2);
+        let (fast_tx, mut fast_rx) = mpsc::channel(16);
+        let slow = hub.register(slow_tx);
+        let fast = hub.register(fast_tx);
+        slow.subscribe(room);
+        fast.subscribe(room);
+        for i in 0..5 {
+            hub.publish(&room, &Frame::from(format!("{i}")));
+        }
+        assert!(slow.overflow.is_cancelled());
+        assert!(!fast.overflow.is_cancelled());
+        assert_eq!(hub.dropped_slow(), 1);
+        for i in 0..5 {
+            assert_eq!(fast_rx.recv().await.as_deref(), Some(format!("{i}").as_str()));
+        }
+        drop(slow);
+        assert_eq!(hub.connections(), 1);
+        assert_eq!(read(&hub.rooms)[&room].len(), 1);
+    }
+}

@@ -1,0 +1,389 @@
+//! The node's store: SQLite (WAL, `synchronous = FULL`) behind sqlx, with forward-only
+//! migrations from `node/migrations`. A write is acknowledged only after its transaction
+//! commits, so anything a client got a 2xx for survives a crash of the process.
+
+use std::{path::Path, str::FromStr, time::Duration};
+
+use dchat_protocol::{Address, B256, Delegation, RoomId, envelope::Verified};
+use sqlx::{
+    Row,
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous},
+};
+
+/// Outcome of consuming a nonce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NonceCheck {
+    /// Issued here, unused, unexpired: now consumed.
+    Consumed,
+    /// This node never issued it.
+    Unknown,
+    /// Already used.
+    Used,
+    /// Past its TTL.
+    Expired,
+}
+
+/// Room kinds the node stores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RoomKind {
+    /// Private: members only.
+    Group,
+    /// Public: anyone may read and join.
+    Channel,
+}
+
+impl RoomKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Group => "group",
+            Self::Channel => "channel",
+        }
+    }
+}
+
+impl FromStr for RoomKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "group" => Ok(Self::Group),
+            "channel" => Ok(Self::Channel),
+            other => Err(format!("unknown room kind {other:?}")),
+        }
+    }
+}
+
+/// A stored room.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Room {
+    /// Id.
+    pub id: RoomId,
+    /// Kind.
+    pub kind: RoomKind,
+    /// Display name.
+    pub name: String,
+    /// Creator and owner.
+    pub owner: Address,
+    /// Creation time, Unix seconds.
+    pub created_at: i64,
+    /// Highest lamport clock stored.
+    pub max_lamport: u64,
+}
+
+/// A stored message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredMessage {
+    /// Message id (keccak256 of the body).
+    pub id: B256,
+    /// The envelope as received, protobuf-encoded.
+    pub envelope: Vec<u8>,
+}
+
+/// Which slice of a room's history to read, in display order.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PageQuery {
+    /// Only messages after this one.
+    pub after: Option<B256>,
+    /// Only messages before this one.
+    pub before: Option<B256>,
+    /// At most this many.
+    pub limit: u32,
+}
+
+/// The node's database.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+fn addr_bytes(a: &Address) -> &[u8] {
+    a.as_slice()
+}
+
+fn to_i64(v: u64) -> Result<i64, sqlx::Error> {
+    i64::try_from(v).map_err(|e| sqlx::Error::Encode(Box::new(e)))
+}
+
+impl Store {
+    /// Opens (creating if needed) `data_dir/dchat.db` and runs pending migrations.
+    pub async fn open(data_dir: &Path) -> Result<Self, sqlx::Error> {
+        std::fs::create_dir_all(data_dir).map_err(sqlx::Error::Io)?;
+        let opts = SqliteConnectOptions::new()
+            .filename(data_dir.join("dchat.db"))
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5));
+        let pool = SqlitePoolOptions::new().max_connections(8).connect_with(opts).await?;
+        sqlx::migrate!("./migrations").run(&pool).await.map_err(|e| sqlx::Error::Migrate(Box::new(e)))?;
+        Ok(Self { pool })
+    }
+
+    /// Closes the pool, flushing the WAL.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> bool {
+        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+    }
+
+    /// Records a nonce this node issued.
+    pub async fn insert_nonce(&self, nonce: &str, now: i64, ttl: i64) -> Result<(), sqlx::Error> {
+        sqlx::query("INSERT INTO nonces (nonce, issued_at, expires_at) VALUES (?, ?, ?)")
+            .bind(nonce)
+            .bind(now)
+            .bind(now + ttl)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Consumes a nonce atomically: exactly one caller ever gets [`NonceCheck::Consumed`].
+    pub async fn consume_nonce(&self, nonce: &str, now: i64) -> Result<NonceCheck, sqlx::Error> {
+        let done = sqlx::query("UPDATE nonces SET used_at = ? WHERE nonce = ? AND used_at IS NULL AND expires_at > ?")
+            .bind(now)
+            .bind(nonce)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 1 {
+            return Ok(NonceCheck::Consumed);
+        }
+        let row = sqlx::query("SELECT used_at FROM nonces WHERE nonce = ?").bind(nonce).fetch_optional(&self.pool).await?;
+        Ok(match row {
+            None => NonceCheck::Unknown,
+            Some(r) if r.try_get::<Option<i64>, _>("used_at")?.is_some() => NonceCheck::Used,
+            Some(_) => NonceCheck::Expired,
+        })
+    }
+
+    /// Drops nonces expired for longer than `grace` seconds; returns how many.
+    pub async fn prune_nonces(&self, now: i64, grace: i64) -> Result<u64, sqlx::Error> {
+        let r = sqlx::query("DELETE FROM nonces WHERE expires_at < ?").bind(now - grace).execute(&self.pool).await?;
+        Ok(r.rows_affected())
+    }
+
+    /// Stores a delegation. Returns `false` when the device key is already delegated by another
+    /// wallet (a key belongs to one wallet).
+    pub async fn put_delegation(&self, d: &Delegation, now: i64) -> Result<bool, sqlx::Error> {
+        let r = sqlx::query(
+            "INSERT INTO delegations (device_key, wallet, box_key, not_before, expires_at, message, signature, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (device_key) DO UPDATE SET
+                box_key = excluded.box_key, not_before = excluded.not_before, expires_at = excluded.expires_at,
+                message = excluded.message, signature = excluded.signature, revoked_at = NULL
+             WHERE delegations.wallet = excluded.wallet AND excluded.expires_at >= delegations.expires_at",
+        )
+        .bind(d.device_key.as_slice())
+        .bind(addr_bytes(&d.wallet))
+        .bind(d.box_key.as_ref().map(|k| k.as_slice()))
+        .bind(d.not_before)
+        .bind(d.expires_at)
+        .bind(&d.message)
+        .bind(&d.signature)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        if r.rows_affected() == 1 {
+            return Ok(true);
+        }
+        // Either another wallet owns the key, or a longer delegation is already stored.
+        let owner: Option<Vec<u8>> = sqlx::query_scalar("SELECT wallet FROM delegations WHERE device_key = ?")
+            .bind(d.device_key.as_slice())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(owner.as_deref() == Some(addr_bytes(&d.wallet)))
+    }
+
+    /// The live delegation of a device key: wallet, not-before, expiry.
+    pub async fn delegation(&self, device_key: &[u8; 32]) -> Result<Option<(Address, i64, i64)>, sqlx::Error> {
+        let row = sqlx::query("SELECT wallet, not_before, expires_at FROM delegations WHERE device_key = ? AND revoked_at IS NULL")
+            .bind(device_key.as_slice())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| {
+            let wallet: Vec<u8> = r.try_get("wallet")?;
+            Ok((Address::from_slice(&wallet), r.try_get("not_before")?, r.try_get("expires_at")?))
+        })
+        .transpose()
+    }
+
+    /// Creates a room with its owner and initial members in one transaction.
+    pub async fn create_room(&self, room: &Room, members: &[Address]) -> Result<(), sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("INSERT INTO rooms (id, kind, name, owner, created_at) VALUES (?, ?, ?, ?, ?)")
+            .bind(room.id.as_bytes().as_slice())
+            .bind(room.kind.as_str())
+            .bind(&room.name)
+            .bind(addr_bytes(&room.owner))
+            .bind(room.created_at)
+            .execute(&mut *tx)
+            .await?;
+        let insert = "INSERT INTO members (room, address, role, joined_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING";
+        sqlx::query(insert)
+            .bind(room.id.as_bytes().as_slice())
+            .bind(addr_bytes(&room.owner))
+            .bind("owner")
+            .bind(room.created_at)
+            .execute(&mut *tx)
+            .await?;
+        for m in members {
+            sqlx::query(insert)
+                .bind(room.id.as_bytes().as_slice())
+                .bind(addr_bytes(m))
+                .bind("member")
+                .bind(room.created_at)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await
+    }
+
+    /// Adds a member (no-op when already one).
+    pub async fn add_member(&self, room: &RoomId, address: &Address, now: i64) -> Result<(), sqlx::Error> {
+        sqlx::query("INSERT INTO members (room, address, role, joined_at) VALUES (?, ?, 'member', ?) ON CONFLICT DO NOTHING")
+            .bind(room.as_bytes().as_slice())
+            .bind(addr_bytes(address))
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// A room by id.
+    pub async fn room(&self, id: &RoomId) -> Result<Option<Room>, sqlx::Error> {
+        let row = sqlx::query("SELECT id, kind, name, owner, created_at, max_lamport FROM rooms WHERE id = ?")
+            .bind(id.as_bytes().as_slice())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| room_from_row(&r)).transpose()
+    }
+
+    /// A member's role, if a member.
+    pub async fn role(&self, room: &RoomId, address: &Address) -> Result<Option<String>, sqlx::Error> {
+        sqlx::query_scalar("SELECT role FROM members WHERE room = ? AND address = ?")
+            .bind(room.as_bytes().as_slice())
+            .bind(addr_bytes(address))
+            .fetch_optional(&self.pool)
+            .await
+    }
+
+    /// The rooms an address belongs to, with its role, oldest first.
+    pub async fn rooms_of(&self, address: &Address) -> Result<Vec<(Room, String)>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT r.id, r.kind, r.name, r.owner, r.created_at, r.max_lamport, m.role
+             FROM members m JOIN rooms r ON r.id = m.room WHERE m.address = ? ORDER BY r.created_at, r.id",
+        )
+        .bind(addr_bytes(address))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| Ok((room_from_row(r)?, r.try_get("role")?))).collect()
+    }
+
+    /// Stores a verified envelope. Returns `false` if the same message was already stored
+    /// (idempotent re-post). The room's lamport high-water mark moves forward with it.
+    pub async fn insert_message(&self, m: &Verified, envelope: &[u8], now_ms: i64) -> Result<bool, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        let lamport = to_i64(m.body.lamport)?;
+        let r = sqlx::query(
+            "INSERT INTO messages (id, room, sender, device_key, lamport, timestamp_ms, kind, envelope, received_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(m.id.as_slice())
+        .bind(m.room.as_bytes().as_slice())
+        .bind(addr_bytes(&m.sender))
+        .bind(m.device_key.as_slice())
+        .bind(lamport)
+        .bind(to_i64(m.body.timestamp_ms)?)
+        .bind(m.body.kind)
+        .bind(envelope)
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?;
+        if r.rows_affected() == 0 {
+            return Ok(false);
+        }
+        sqlx::query("UPDATE rooms SET max_lamport = MAX(max_lamport, ?) WHERE id = ?")
+            .bind(lamport)
+            .bind(m.room.as_bytes().as_slice())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// The ordering key of a message in a room, to resolve a cursor.
+    async fn order_key(&self, room: &RoomId, id: &B256) -> Result<Option<(i64, i64, Vec<u8>)>, sqlx::Error> {
+        let row = sqlx::query("SELECT lamport, timestamp_ms, id FROM messages WHERE room = ? AND id = ?")
+            .bind(room.as_bytes().as_slice())
+            .bind(id.as_slice())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| Ok((r.try_get("lamport")?, r.try_get("timestamp_ms")?, r.try_get("id")?))).transpose()
+    }
+
+    /// A page of history in display order, and whether more lies beyond it in the paging
+    /// direction. `Ok(None)` when a cursor names no message of this room.
+    pub async fn page(&self, room: &RoomId, q: PageQuery) -> Result<Option<(Vec<StoredMessage>, bool)>, sqlx::Error> {
+        let mut lower = None;
+        let mut upper = None;
+        if let Some(after) = &q.after {
+            let Some(k) = self.order_key(room, after).await? else { return Ok(None) };
+            lower = Some(k);
+        }
+        if let Some(before) = &q.before {
+            let Some(k) = self.order_key(room, before).await? else { return Ok(None) };
+            upper = Some(k);
+        }
+        // Forward from `after`; otherwise backward from `before` (or from the newest).
+        let forward = q.after.is_some();
+        let mut sql = String::from("SELECT id, envelope FROM messages WHERE room = ?");
+        if lower.is_some() {
+            sql.push_str(" AND (lamport, timestamp_ms, id) > (?, ?, ?)");
+        }
+        if upper.is_some() {
+            sql.push_str(" AND (lamport, timestamp_ms, id) < (?, ?, ?)");
+        }
+        sql.push_str(if forward {
+            " ORDER BY lamport, timestamp_ms, id LIMIT ?"
+        } else {
+            " ORDER BY lamport DESC, timestamp_ms DESC, id DESC LIMIT ?"
+        });
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(room.as_bytes().as_slice());
+        for (l, t, id) in lower.into_iter().chain(upper) {
+            query = query.bind(l).bind(t).bind(id);
+        }
+        let rows = query.bind(i64::from(q.limit) + 1).fetch_all(&self.pool).await?;
+        let more = rows.len() > q.limit as usize;
+        let mut out = rows
+            .iter()
+            .take(q.limit as usize)
+            .map(|r| {
+                let id: Vec<u8> = r.try_get("id")?;
+                Ok(StoredMessage { id: B256::from_slice(&id), envelope: r.try_get("envelope")? })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        if !forward {
+            out.reverse();
+        }
+        Ok(Some((out, more)))
+    }
+}
+
+fn room_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<Room, sqlx::Error> {
+    let id: Vec<u8> = r.try_get("id")?;
+    let kind: String = r.try_get("kind")?;
+    let owner: Vec<u8> = r.try_get("owner")?;
+    let max_lamport: i64 = r.try_get("max_lamport")?;
+    Ok(Room {
+        id: RoomId::from_slice(&id).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+        kind: kind.parse().map_err(|e: String| sqlx::Error::Decode(e.into()))?,
+        name: r.try_get("name")?,
+        owner: Address::from_slice(&owner),
+        created_at: r.try_get("created_at")?,
+        max_lamport: u64::try_from(max_lamport).unwrap_or_default(),
+    })
+}

@@ -1,0 +1,76 @@
+//! Shared helpers: start a node in a temporary directory, make wallets and device keys.
+
+use alloy::signers::local::PrivateKeySigner;
+use dchat_node::{
+    NodeHandle,
+    client::{Client, SignIn},
+    config::Config,
+};
+use ed25519_dalek::SigningKey;
+use tempfile::TempDir;
+
+/// A node and the directory it keeps its data in.
+pub(crate) struct TestNode {
+    pub(crate) node: NodeHandle,
+    _dir: TempDir,
+}
+
+impl TestNode {
+    pub(crate) async fn start() -> Self {
+        Self::with(|_| {}).await
+    }
+
+    pub(crate) async fn with(tweak: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut config = Config { http: "127.0.0.1:0".parse().expect("addr"), data_dir: dir.path().join("node"), ..Config::default() };
+        tweak(&mut config);
+        let node = dchat_node::spawn(config).await.expect("node starts");
+        Self { node, _dir: dir }
+    }
+
+    pub(crate) fn client(&self) -> Client {
+        Client::new(self.node.url())
+    }
+}
+
+/// A wallet with one delegated device, signed in to a node.
+pub(crate) struct User {
+    pub(crate) wallet: PrivateKeySigner,
+    pub(crate) device: SigningKey,
+    pub(crate) client: Client,
+}
+
+impl User {
+    pub(crate) async fn sign_in(node: &TestNode) -> Self {
+        Self::sign_in_url(&node.node.url()).await
+    }
+
+    pub(crate) async fn sign_in_url(url: &str) -> Self {
+        let wallet = PrivateKeySigner::random();
+        let device = SigningKey::from_bytes(&rand::random());
+        let mut client = Client::new(url);
+        let s = SignIn { wallet: &wallet, device: Some(&device), box_key: Some([7; 32]), ttl_secs: 3600, chain_id: None };
+        client.sign_in(&s).await.expect("sign in");
+        Self { wallet, device, client }
+    }
+
+    pub(crate) fn address(&self) -> String {
+        self.wallet.address().to_checksum(None)
+    }
+}
+
+/// Every message id of a room, oldest first, paging back from the newest.
+pub(crate) async fn all_ids(client: &Client, room: &dchat_protocol::RoomId) -> Vec<String> {
+    let mut ids = Vec::new();
+    let mut before: Option<String> = None;
+    loop {
+        let page = client.history(room, None, before.as_deref(), Some(500)).await.expect("history");
+        let mut chunk: Vec<String> = page.messages.iter().map(|m| m.id.clone()).collect();
+        before = chunk.first().cloned();
+        chunk.extend(ids);
+        ids = chunk;
+        if !page.has_more {
+            return ids;
+        }
+    }
+}

@@ -1,0 +1,7 @@
+//! Integration tests: a real node on port 0, driven over HTTP and WebSocket with real signers.
+
+mod auth;
+mod common;
+mod durability;
+mod messages;
+mod ws;
