@@ -205,7 +205,13 @@ impl Client {
     }
 
     /// Signs and posts a text message with lamport one past the newest in the room.
-    pub async fn send_text(&self, room: &RoomId, sender: &PrivateKeySigner, device: &SigningKey, text: &str) -> Result<PostResponse, ClientError> {
+    pub async fn send_text(
+        &self,
+        room: &RoomId,
+        sender: &PrivateKeySigner,
+        device: &SigningKey,
+        text: &str,
+    ) -> Result<PostResponse, ClientError> {
         let latest = self.history(room, None, None, Some(1)).await?;
         let lamport = latest.messages.last().map_or(1, |m| m.lamport + 1);
         let env = seal_text(room, sender, device, lamport, text);
@@ -213,7 +219,13 @@ impl Client {
     }
 
     /// A page of history.
-    pub async fn history(&self, room: &RoomId, after: Option<&str>, before: Option<&str>, limit: Option<u32>) -> Result<Page, ClientError> {
+    pub async fn history(
+        &self,
+        room: &RoomId,
+        after: Option<&str>,
+        before: Option<&str>,
+        limit: Option<u32>,
+    ) -> Result<Page, ClientError> {
         let mut q = Vec::new();
         if let Some(a) = after {
             q.push(format!("after={a}"));
@@ -303,7 +315,9 @@ impl Stream {
                     return Ok(Incoming::Closed(c.map(|c| (u16::from(c.code), c.reason.to_string()))));
                 }
                 Ok(_) => continue,
-                Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => return Ok(Incoming::Closed(None)),
+                Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
+                    return Ok(Incoming::Closed(None));
+                }
                 Err(e) => return Err(Box::new(e).into()),
             }
         }

@@ -77,8 +77,9 @@ pub fn load_or_create_key(data_dir: &Path) -> eyre::Result<SigningKey> {
     let path = data_dir.join("node.key");
     match std::fs::read(&path) {
         Ok(bytes) => {
-            let bytes: [u8; 32] =
-                bytes.try_into().map_err(|_| eyre::eyre!("{} is not a 32-byte key; remove it to make a new one", path.display()))?;
+            let bytes: [u8; 32] = bytes
+                .try_into()
+                .map_err(|_| eyre::eyre!("{} is not a 32-byte key; remove it to make a new one", path.display()))?;
             Ok(SigningKey::from_bytes(&bytes))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {

@@ -102,7 +102,12 @@ impl Delegation {
 
     /// Checks a delegation from scratch, trusting nobody: parses the text, checks the wallet's
     /// EOA signature and that it is valid at `now` (with `skew`), and reads the device keys.
-    pub fn verify(message: &str, signature: &[u8], now: OffsetDateTime, skew: Duration) -> Result<Self, DelegationError> {
+    pub fn verify(
+        message: &str,
+        signature: &[u8],
+        now: OffsetDateTime,
+        skew: Duration,
+    ) -> Result<Self, DelegationError> {
         let msg = SiweMessage::parse(message)?;
         msg.verify_signature(signature)?;
         msg.check(&VerifyOpts { skew, ..VerifyOpts::at(now) })?;
@@ -144,7 +149,8 @@ mod tests {
     #[test]
     fn reads_sign_and_box_keys() {
         let sign = ed25519_dalek::SigningKey::from_bytes(&[7; 32]).verifying_key().to_bytes();
-        let res = vec![format!("{SIGN_PREFIX}{}", hex::encode(sign)), format!("{BOX_PREFIX}{}", hex::encode([9u8; 32]))];
+        let res =
+            vec![format!("{SIGN_PREFIX}{}", hex::encode(sign)), format!("{BOX_PREFIX}{}", hex::encode([9u8; 32]))];
         let d = Delegation::from_verified(&message(&res, true), &[0; 65]).expect("ok").expect("some");
         assert_eq!(d.device_key, sign);
         assert_eq!(d.box_key, Some([9; 32]));

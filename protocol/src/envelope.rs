@@ -271,10 +271,14 @@ impl Envelope {
             return Err(EnvelopeError::SignerMismatch);
         }
         let key = VerifyingKey::from_bytes(&device_key).map_err(|_| EnvelopeError::BadSignature)?;
-        let signature = ed25519_dalek::Signature::from_slice(&self.signature).map_err(|_| EnvelopeError::BadSignature)?;
+        let signature =
+            ed25519_dalek::Signature::from_slice(&self.signature).map_err(|_| EnvelopeError::BadSignature)?;
         key.verify_strict(id.as_slice(), &signature).map_err(|_| EnvelopeError::BadSignature)?;
         if body.timestamp_ms > now_ms.saturating_add(bounds.max_future_skew_ms) {
-            return Err(EnvelopeError::ClockSkew { timestamp_ms: body.timestamp_ms, skew_ms: bounds.max_future_skew_ms });
+            return Err(EnvelopeError::ClockSkew {
+                timestamp_ms: body.timestamp_ms,
+                skew_ms: bounds.max_future_skew_ms,
+            });
         }
         Ok(Verified { envelope: self, body, id, room, sender, device_key, kind })
     }
@@ -309,7 +313,8 @@ impl From<&Envelope> for EnvelopeJson {
 impl TryFrom<&EnvelopeJson> for Envelope {
     type Error = EnvelopeError;
     fn try_from(j: &EnvelopeJson) -> Result<Self, Self::Error> {
-        let field = |name: &str, s: &str| from_hex(s).map_err(|_| EnvelopeError::Malformed(format!("{name} is not hex")));
+        let field =
+            |name: &str, s: &str| from_hex(s).map_err(|_| EnvelopeError::Malformed(format!("{name} is not hex")));
         let body = field("body", &j.body)?;
         let hash = match &j.hash {
             Some(h) => field("hash", h)?,

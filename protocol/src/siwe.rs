@@ -143,9 +143,8 @@ impl SiweMessage {
     /// Parses a message, keeping `raw` as the bytes any signature is checked against.
     pub fn parse(raw: &str) -> Result<Self, SiweError> {
         let (first, rest) = raw.split_once('\n').unwrap_or((raw, ""));
-        let authority = first
-            .strip_suffix(PREAMBLE)
-            .ok_or_else(|| SiweError::Malformed("missing preamble line".into()))?;
+        let authority =
+            first.strip_suffix(PREAMBLE).ok_or_else(|| SiweError::Malformed("missing preamble line".into()))?;
         let (scheme, authority) = split_scheme(authority)?;
 
         let address_line = rest.split('\n').next().unwrap_or_default();
@@ -245,11 +244,7 @@ impl SiweMessage {
     pub fn verify_signature(&self, signature: &[u8]) -> Result<(), SiweError> {
         let expected = self.address();
         let recovered = recover(&self.eip191_hash(), signature)?;
-        if recovered == Some(expected) {
-            Ok(())
-        } else {
-            Err(SiweError::SignatureInvalid { expected, recovered })
-        }
+        if recovered == Some(expected) { Ok(()) } else { Err(SiweError::SignatureInvalid { expected, recovered }) }
     }
 
     /// Checks domain binding, scheme, URI origin, chain id, nonce and the time window.
@@ -262,10 +257,10 @@ impl SiweMessage {
                 return Err(SiweError::DomainMismatch { expected: expected.into(), got });
             }
         }
-        if let (Some(expected), Some(got)) = (opts.scheme, self.scheme()) {
-            if !got.eq_ignore_ascii_case(expected) {
-                return Err(SiweError::SchemeMismatch { expected: expected.into(), got: got.into() });
-            }
+        if let (Some(expected), Some(got)) = (opts.scheme, self.scheme())
+            && !got.eq_ignore_ascii_case(expected)
+        {
+            return Err(SiweError::SchemeMismatch { expected: expected.into(), got: got.into() });
         }
         if let Some(origin) = opts.uri_origin {
             let uri = self.uri();
@@ -307,10 +302,7 @@ impl SiweMessage {
 /// but recovers to no key.
 fn recover(prehash: &B256, signature: &[u8]) -> Result<Option<Address>, SiweError> {
     if signature.len() != 65 {
-        return Err(SiweError::SignatureMalformed(format!(
-            "expected 65 bytes, got {}",
-            signature.len()
-        )));
+        return Err(SiweError::SignatureMalformed(format!("expected 65 bytes, got {}", signature.len())));
     }
     let sig = Signature::from_raw(signature).map_err(|e| SiweError::SignatureMalformed(e.to_string()))?;
     Ok(sig.recover_address_from_prehash(prehash).ok())
@@ -446,7 +438,8 @@ mod tests {
 
     #[test]
     fn lowercase_address_has_its_own_error() {
-        let lower = MSG.replace("0xC02aaA39b223FE8D0A0e5C4F27eAD9083C756Cc2", "0xc02aaa39b223fe8d0a0e5c4f27ead9083c756cc2");
+        let lower =
+            MSG.replace("0xC02aaA39b223FE8D0A0e5C4F27eAD9083C756Cc2", "0xc02aaa39b223fe8d0a0e5c4f27ead9083c756cc2");
         let err = SiweMessage::parse(&lower).expect_err("must fail");
         assert_eq!(err.code(), "siwe_address_not_checksummed");
     }

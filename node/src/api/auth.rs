@@ -66,7 +66,10 @@ pub struct SessionResponse {
 }
 
 /// Verifies a signed SIWE message and opens a session.
-pub async fn siwe(State(state): State<AppState>, ApiJson(req): ApiJson<SiweRequest>) -> Result<Json<SessionResponse>, ApiError> {
+pub async fn siwe(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<SiweRequest>,
+) -> Result<Json<SessionResponse>, ApiError> {
     let msg = SiweMessage::parse(&req.message)?;
     let signature = from_hex(&req.signature)
         .map_err(|_| ApiError::bad_request("siwe_signature_malformed", "signature must be 0x-prefixed hex"))?;
@@ -98,14 +101,22 @@ pub async fn siwe(State(state): State<AppState>, ApiJson(req): ApiJson<SiweReque
     let unix_now = now.unix_timestamp();
     match state.store.consume_nonce(msg.nonce(), unix_now).await? {
         NonceCheck::Consumed => {}
-        NonceCheck::Unknown => return Err(ApiError::unauthorized("siwe_nonce_unknown", "this node did not issue that nonce")),
+        NonceCheck::Unknown => {
+            return Err(ApiError::unauthorized("siwe_nonce_unknown", "this node did not issue that nonce"));
+        }
         NonceCheck::Used => return Err(ApiError::unauthorized("siwe_nonce_used", "nonce already used; get a new one")),
-        NonceCheck::Expired => return Err(ApiError::unauthorized("siwe_nonce_expired", "nonce expired; get a new one")),
+        NonceCheck::Expired => {
+            return Err(ApiError::unauthorized("siwe_nonce_expired", "nonce expired; get a new one"));
+        }
     }
     if let Some(d) = &delegation
         && !state.store.put_delegation(d, unix_now).await?
     {
-        return Err(ApiError::new(StatusCode::CONFLICT, "device_key_taken", "that device key is delegated by another wallet"));
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "device_key_taken",
+            "that device key is delegated by another wallet",
+        ));
     }
 
     let mut exp = unix_now + auth.token_ttl_secs;
@@ -137,7 +148,11 @@ async fn verify_signature(state: &AppState, msg: &SiweMessage, signature: &[u8])
         Ok(false) => Err(err.into()),
         Err(e) => {
             tracing::warn!(target: "node::auth", error = %e, "ERC-1271 check failed");
-            Err(ApiError::new(StatusCode::BAD_GATEWAY, "chain_unavailable", "could not reach the chain to check a contract wallet"))
+            Err(ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "chain_unavailable",
+                "could not reach the chain to check a contract wallet",
+            ))
         }
     }
 }

@@ -4,7 +4,9 @@
 use std::net::SocketAddr;
 
 use axum::{
-    extract::{ConnectInfo, FromRequest, FromRequestParts, OptionalFromRequestParts, Request, rejection::JsonRejection},
+    extract::{
+        ConnectInfo, FromRequest, FromRequestParts, OptionalFromRequestParts, Request, rejection::JsonRejection,
+    },
     http::{StatusCode, header, request::Parts},
 };
 use dchat_protocol::{Address, RoomId, token::Claims};
@@ -47,8 +49,9 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let token = bearer_token(parts)
-            .ok_or_else(|| ApiError::unauthorized("unauthorized", "sign in first: send Authorization: Bearer <token>"))?;
+        let token = bearer_token(parts).ok_or_else(|| {
+            ApiError::unauthorized("unauthorized", "sign in first: send Authorization: Bearer <token>")
+        })?;
         Self::from_token(state, &token)
     }
 }

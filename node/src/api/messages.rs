@@ -56,7 +56,9 @@ impl MessageView {
         Self {
             id: to_hex(id),
             room: RoomId::from_slice(&body.room).unwrap_or(RoomId([0; 32])),
-            sender: dchat_protocol::Address::try_from(body.sender.as_slice()).map(|a| a.to_checksum(None)).unwrap_or_default(),
+            sender: dchat_protocol::Address::try_from(body.sender.as_slice())
+                .map(|a| a.to_checksum(None))
+                .unwrap_or_default(),
             device_key: to_hex(&body.device_key),
             timestamp_ms: body.timestamp_ms,
             lamport: body.lamport,
@@ -157,7 +159,10 @@ pub async fn post(
     check_delegation(&state, &v, now_ms).await?;
     limits.envelope.check_lamport(v.body.lamport, room.max_lamport)?;
     if v.kind.is_control() {
-        return Err(ApiError::bad_request("unsupported_kind", "room control messages are not accepted on this endpoint"));
+        return Err(ApiError::bad_request(
+            "unsupported_kind",
+            "room control messages are not accepted on this endpoint",
+        ));
     }
 
     let id = to_hex(v.id);
@@ -188,7 +193,10 @@ async fn check_delegation(state: &AppState, v: &Verified, now_ms: u64) -> Result
         ));
     };
     if wallet != v.sender {
-        return Err(ApiError::forbidden("device_not_delegated", "the signing device key is delegated by another wallet"));
+        return Err(ApiError::forbidden(
+            "device_not_delegated",
+            "the signing device key is delegated by another wallet",
+        ));
     }
     let skew = state.config.auth.clock_skew_secs;
     let now = i64::try_from(now_ms / 1000).unwrap_or(i64::MAX);

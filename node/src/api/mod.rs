@@ -90,7 +90,7 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     let bounds = state.config.limits.envelope;
     // Hex doubles the envelope; leave room for the JSON around it.
-    let message_body_limit = bounds.max_envelope_bytes * 2 + 1024;
+    let message_body_limit = bounds.max_envelope_bytes * 2 + 8 * 1024;
     let v1 = Router::new()
         .route("/auth/nonce", get(auth::nonce))
         .route("/auth/siwe", post(auth::siwe))
@@ -121,7 +121,8 @@ async fn readyz(State(state): State<AppState>) -> Response {
     if state.store.ping().await && !state.shutdown.is_cancelled() {
         Json(serde_json::json!({"status": "ready"})).into_response()
     } else {
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", "store unavailable or shutting down").into_response()
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", "store unavailable or shutting down")
+            .into_response()
     }
 }
 

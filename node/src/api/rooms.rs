@@ -72,11 +72,7 @@ pub(crate) fn parse_address(raw: &str) -> Result<Address, ApiError> {
     let bad = || ApiError::bad_request("invalid_address", format!("{raw:?} is not an Ethereum address"));
     let hex = raw.strip_prefix("0x").ok_or_else(bad)?;
     let mixed = hex.bytes().any(|b| b.is_ascii_uppercase()) && hex.bytes().any(|b| b.is_ascii_lowercase());
-    if mixed {
-        Address::parse_checksummed(raw, None).map_err(|_| bad())
-    } else {
-        raw.parse().map_err(|_| bad())
-    }
+    if mixed { Address::parse_checksummed(raw, None).map_err(|_| bad()) } else { raw.parse().map_err(|_| bad()) }
 }
 
 /// Creates a room with the caller as owner and any initial members.
@@ -117,13 +113,21 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<
 }
 
 /// Reads one room, if the caller may.
-pub async fn get(State(state): State<AppState>, Path(id): Path<String>, caller: Option<Caller>) -> Result<Json<RoomView>, ApiError> {
+pub async fn get(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    caller: Option<Caller>,
+) -> Result<Json<RoomView>, ApiError> {
     let (room, role) = readable(&state, &room_id(&id)?, caller.as_ref()).await?;
     Ok(Json(view(&room, role)))
 }
 
 /// Joins a public channel.
-pub async fn join(State(state): State<AppState>, Path(id): Path<String>, caller: Caller) -> Result<Json<RoomView>, ApiError> {
+pub async fn join(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    caller: Caller,
+) -> Result<Json<RoomView>, ApiError> {
     state.limit_address(&caller.address)?;
     let id = room_id(&id)?;
     let room = state.store.room(&id).await?.ok_or_else(room_not_found)?;
@@ -143,7 +147,11 @@ pub(crate) fn room_not_found() -> ApiError {
 
 /// The room and the caller's role, when the caller may read it: members always, anyone for a
 /// public channel. 404 for an unknown room, 401 without a session, 403 for a non-member.
-pub(crate) async fn readable(state: &AppState, id: &RoomId, caller: Option<&Caller>) -> Result<(Room, Option<String>), ApiError> {
+pub(crate) async fn readable(
+    state: &AppState,
+    id: &RoomId,
+    caller: Option<&Caller>,
+) -> Result<(Room, Option<String>), ApiError> {
     let room = state.store.room(id).await?.ok_or_else(room_not_found)?;
     let role = match caller {
         Some(c) => state.store.role(id, &c.address).await?,

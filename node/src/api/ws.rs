@@ -76,7 +76,9 @@ pub enum ServerFrame {
 /// Upgrades to a WebSocket. Anonymous connections may follow public channels only.
 pub async fn upgrade(State(state): State<AppState>, caller: Option<Caller>, ws: WebSocketUpgrade) -> Response {
     let queue = state.config.limits.ws_queue;
-    ws.protocols([SUBPROTOCOL]).max_message_size(64 * 1024).on_upgrade(move |socket| serve(state, caller, socket, queue))
+    ws.protocols([SUBPROTOCOL])
+        .max_message_size(64 * 1024)
+        .on_upgrade(move |socket| serve(state, caller, socket, queue))
 }
 
 async fn serve(state: AppState, caller: Option<Caller>, socket: WebSocket, queue: usize) {

@@ -115,9 +115,20 @@ async fn run(args: Args) -> eyre::Result<()> {
             let wallet = wallet(&home)?;
             let device = device(&home)?;
             let mut client = Client::new(&args.node);
-            let s = SignIn { wallet: &wallet, device: Some(&device), box_key: None, ttl_secs: hours * 3600, chain_id: None };
+            let s = SignIn {
+                wallet: &wallet,
+                device: Some(&device),
+                box_key: None,
+                ttl_secs: hours * 3600,
+                chain_id: None,
+            };
             let session = client.sign_in(&s).await.wrap_err_with(|| format!("signing in at {}", args.node))?;
-            let saved = Session { node: args.node.clone(), token: session.token, address: session.address.clone(), expires_at: session.expires_at };
+            let saved = Session {
+                node: args.node.clone(),
+                token: session.token,
+                address: session.address.clone(),
+                expires_at: session.expires_at,
+            };
             let path = home.join("session.json");
             let _ = std::fs::remove_file(&path);
             write_private(&path, &serde_json::to_vec_pretty(&saved)?)?;
@@ -153,7 +164,8 @@ async fn run(args: Args) -> eyre::Result<()> {
         }
         Cmd::Send { room, text } => {
             let client = signed_in(&home, &args.node)?;
-            let reply = client.send_text(&parse_room(&room)?, &wallet(&home)?, &device(&home)?, &text.join(" ")).await?;
+            let reply =
+                client.send_text(&parse_room(&room)?, &wallet(&home)?, &device(&home)?, &text.join(" ")).await?;
             println!("{}", reply.id);
         }
         Cmd::History { room, limit, before } => {
@@ -227,7 +239,8 @@ fn parse_room(raw: &str) -> eyre::Result<RoomId> {
 fn session(home: &Path) -> eyre::Result<Session> {
     let path = home.join("session.json");
     let text = std::fs::read_to_string(&path).map_err(|_| eyre!("not signed in: run `dchat login` first"))?;
-    let s: Session = serde_json::from_str(&text).wrap_err_with(|| format!("{} is damaged; run `dchat login` again", path.display()))?;
+    let s: Session = serde_json::from_str(&text)
+        .wrap_err_with(|| format!("{} is damaged; run `dchat login` again", path.display()))?;
     if s.expires_at <= time::OffsetDateTime::now_utc().unix_timestamp() {
         bail!("session expired: run `dchat login` again");
     }

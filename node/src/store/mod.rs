@@ -152,7 +152,8 @@ impl Store {
         if done.rows_affected() == 1 {
             return Ok(NonceCheck::Consumed);
         }
-        let row = sqlx::query("SELECT used_at FROM nonces WHERE nonce = ?").bind(nonce).fetch_optional(&self.pool).await?;
+        let row =
+            sqlx::query("SELECT used_at FROM nonces WHERE nonce = ?").bind(nonce).fetch_optional(&self.pool).await?;
         Ok(match row {
             None => NonceCheck::Unknown,
             Some(r) if r.try_get::<Option<i64>, _>("used_at")?.is_some() => NonceCheck::Used,
@@ -200,10 +201,12 @@ impl Store {
 
     /// The live delegation of a device key: wallet, not-before, expiry.
     pub async fn delegation(&self, device_key: &[u8; 32]) -> Result<Option<(Address, i64, i64)>, sqlx::Error> {
-        let row = sqlx::query("SELECT wallet, not_before, expires_at FROM delegations WHERE device_key = ? AND revoked_at IS NULL")
-            .bind(device_key.as_slice())
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(
+            "SELECT wallet, not_before, expires_at FROM delegations WHERE device_key = ? AND revoked_at IS NULL",
+        )
+        .bind(device_key.as_slice())
+        .fetch_optional(&self.pool)
+        .await?;
         row.map(|r| {
             let wallet: Vec<u8> = r.try_get("wallet")?;
             Ok((Address::from_slice(&wallet), r.try_get("not_before")?, r.try_get("expires_at")?))
@@ -244,12 +247,14 @@ impl Store {
 
     /// Adds a member (no-op when already one).
     pub async fn add_member(&self, room: &RoomId, address: &Address, now: i64) -> Result<(), sqlx::Error> {
-        sqlx::query("INSERT INTO members (room, address, role, joined_at) VALUES (?, ?, 'member', ?) ON CONFLICT DO NOTHING")
-            .bind(room.as_bytes().as_slice())
-            .bind(addr_bytes(address))
-            .bind(now)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "INSERT INTO members (room, address, role, joined_at) VALUES (?, ?, 'member', ?) ON CONFLICT DO NOTHING",
+        )
+        .bind(room.as_bytes().as_slice())
+        .bind(addr_bytes(address))
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 

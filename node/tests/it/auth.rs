@@ -51,10 +51,17 @@ async fn refused(node: &TestNode, text: String, sig: &[u8]) -> (u16, String) {
 async fn signs_in_and_token_verifies_against_jwks() {
     let node = TestNode::start().await;
     let user = User::sign_in(&node).await;
-    let jwks: Jwks = reqwest::get(format!("{}/.well-known/jwks.json", node.node.url())).await.expect("jwks").json().await.expect("json");
+    let jwks: Jwks = reqwest::get(format!("{}/.well-known/jwks.json", node.node.url()))
+        .await
+        .expect("jwks")
+        .json()
+        .await
+        .expect("json");
     assert_eq!(jwks.keys.len(), 1);
     assert_eq!(jwks.keys[0].alg, "EdDSA");
-    let claims = TokenVerifier::from_jwks(&jwks).verify(user.client.token().expect("token"), OffsetDateTime::now_utc().unix_timestamp()).expect("valid token");
+    let claims = TokenVerifier::from_jwks(&jwks)
+        .verify(user.client.token().expect("token"), OffsetDateTime::now_utc().unix_timestamp())
+        .expect("valid token");
     assert_eq!(claims.sub, user.address());
     assert_eq!(claims.dev, Some(format!("0x{}", hex::encode(user.device.verifying_key().as_bytes()))));
     // The session works for authenticated endpoints.
@@ -82,9 +89,14 @@ async fn rejects_each_bad_sign_in_with_its_own_code() {
     f.domain = mine.domain;
     f.uri = mine.uri;
     let text = f.to_text();
-    codes.push(("foreign nonce", refused(&node, text.clone(), &sign(&wallet, &text)).await, (401, "siwe_nonce_unknown")));
+    codes.push((
+        "foreign nonce",
+        refused(&node, text.clone(), &sign(&wallet, &text)).await,
+        (401, "siwe_nonce_unknown"),
+    ));
 
-    let cases: Vec<(&str, Box<dyn Fn(&mut Fields)>, (u16, &str))> = vec![
+    type Tweak = Box<dyn Fn(&mut Fields)>;
+    let cases: Vec<(&str, Tweak, (u16, &str))> = vec![
         ("wrong domain", Box::new(|f| f.domain = "evil.example".into()), (401, "siwe_domain_mismatch")),
         ("wrong uri", Box::new(|f| f.uri = "https://evil.example/login".into()), (401, "siwe_uri_mismatch")),
         ("wrong scheme", Box::new(|f| f.scheme = Some("https".into())), (401, "siwe_scheme_mismatch")),
@@ -97,9 +109,21 @@ async fn rejects_each_bad_sign_in_with_its_own_code() {
             }),
             (401, "siwe_expired"),
         ),
-        ("not yet valid", Box::new(move |f| f.not_before = Some(format_time(now + Duration::hours(1)))), (401, "siwe_not_yet_valid")),
-        ("issued in future", Box::new(move |f| f.issued_at = format_time(now + Duration::hours(1))), (401, "siwe_issued_in_future")),
-        ("lowercase address", Box::new(|f| f.address = f.address.to_lowercase()), (400, "siwe_address_not_checksummed")),
+        (
+            "not yet valid",
+            Box::new(move |f| f.not_before = Some(format_time(now + Duration::hours(1)))),
+            (401, "siwe_not_yet_valid"),
+        ),
+        (
+            "issued in future",
+            Box::new(move |f| f.issued_at = format_time(now + Duration::hours(1))),
+            (401, "siwe_issued_in_future"),
+        ),
+        (
+            "lowercase address",
+            Box::new(|f| f.address = f.address.to_lowercase()),
+            (400, "siwe_address_not_checksummed"),
+        ),
         ("malformed", Box::new(|f| f.version = "2".into()), (400, "siwe_malformed")),
         ("no expiry on delegation", Box::new(|f| f.expiration_time = None), (400, "delegation_expiry_required")),
         (
@@ -107,7 +131,11 @@ async fn rejects_each_bad_sign_in_with_its_own_code() {
             Box::new(move |f| f.expiration_time = Some(format_time(now + Duration::days(400)))),
             (400, "delegation_too_long"),
         ),
-        ("bad device key", Box::new(|f| f.resources = vec![format!("{SIGN_PREFIX}1234")]), (400, "delegation_invalid_key")),
+        (
+            "bad device key",
+            Box::new(|f| f.resources = vec![format!("{SIGN_PREFIX}1234")]),
+            (400, "delegation_invalid_key"),
+        ),
     ];
     for (name, tweak, want) in cases {
         let mut f = fields(&node, &wallet).await;
@@ -120,7 +148,11 @@ async fn rejects_each_bad_sign_in_with_its_own_code() {
     let f = fields(&node, &wallet).await;
     let text = f.to_text();
     let impostor = PrivateKeySigner::random();
-    codes.push(("other signer", refused(&node, text.clone(), &sign(&impostor, &text)).await, (401, "siwe_signature_invalid")));
+    codes.push((
+        "other signer",
+        refused(&node, text.clone(), &sign(&impostor, &text)).await,
+        (401, "siwe_signature_invalid"),
+    ));
     // Not a signature at all.
     codes.push(("short signature", refused(&node, text.clone(), &[1, 2, 3]).await, (400, "siwe_signature_malformed")));
     // The refusals above did not burn this nonce: the genuine signature still works.

@@ -22,7 +22,11 @@ impl TestNode {
 
     pub(crate) async fn with(tweak: impl FnOnce(&mut Config)) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut config = Config { http: "127.0.0.1:0".parse().expect("addr"), data_dir: dir.path().join("node"), ..Config::default() };
+        let mut config = Config {
+            http: "127.0.0.1:0".parse().expect("addr"),
+            data_dir: dir.path().join("node"),
+            ..Config::default()
+        };
         tweak(&mut config);
         let node = dchat_node::spawn(config).await.expect("node starts");
         Self { node, _dir: dir }
@@ -49,7 +53,8 @@ impl User {
         let wallet = PrivateKeySigner::random();
         let device = SigningKey::from_bytes(&rand::random());
         let mut client = Client::new(url);
-        let s = SignIn { wallet: &wallet, device: Some(&device), box_key: Some([7; 32]), ttl_secs: 3600, chain_id: None };
+        let s =
+            SignIn { wallet: &wallet, device: Some(&device), box_key: Some([7; 32]), ttl_secs: 3600, chain_id: None };
         client.sign_in(&s).await.expect("sign in");
         Self { wallet, device, client }
     }

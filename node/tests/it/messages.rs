@@ -17,7 +17,8 @@ fn code(e: &ClientError) -> (u16, &str) {
 
 /// A raw POST with the user's token; returns status and JSON body.
 async fn raw_post(node: &TestNode, token: Option<&str>, path: &str, ctype: &str, body: Vec<u8>) -> (u16, Value) {
-    let mut req = reqwest::Client::new().post(format!("{}{path}", node.node.url())).header("content-type", ctype).body(body);
+    let mut req =
+        reqwest::Client::new().post(format!("{}{path}", node.node.url())).header("content-type", ctype).body(body);
     if let Some(t) = token {
         req = req.bearer_auth(t);
     }
@@ -90,10 +91,16 @@ async fn membership_and_room_errors_are_distinct() {
 
     // Bob may not read or post in the group, and cannot join it.
     assert_eq!(code(&bob.client.history(&group.id, None, None, None).await.expect_err("read")), (403, "not_a_member"));
-    assert_eq!(code(&bob.client.send_text(&group.id, &bob.wallet, &bob.device, "x").await.expect_err("post")), (403, "not_a_member"));
+    assert_eq!(
+        code(&bob.client.send_text(&group.id, &bob.wallet, &bob.device, "x").await.expect_err("post")),
+        (403, "not_a_member")
+    );
     assert_eq!(code(&bob.client.join(&group.id).await.expect_err("join")), (403, "invite_required"));
     // Anonymous readers get 401 on the group, but can read the channel.
-    assert_eq!(code(&node.client().history(&group.id, None, None, None).await.expect_err("anon")), (401, "unauthorized"));
+    assert_eq!(
+        code(&node.client().history(&group.id, None, None, None).await.expect_err("anon")),
+        (401, "unauthorized")
+    );
     let page = node.client().history(&channel.id, None, None, None).await.expect("public read");
     assert_eq!(page.messages[0].text.as_deref(), Some("hi all"));
     // Bob joins the channel and posts.
@@ -102,11 +109,13 @@ async fn membership_and_room_errors_are_distinct() {
     // Unknown room and malformed ids.
     let unknown = RoomId::random();
     assert_eq!(code(&bob.client.history(&unknown, None, None, None).await.expect_err("404")), (404, "room_not_found"));
-    let (status, body) = raw_post(&node, bob.client.token(), "/v1/rooms/0x12/messages", "application/json", b"{}".to_vec()).await;
+    let (status, body) =
+        raw_post(&node, bob.client.token(), "/v1/rooms/0x12/messages", "application/json", b"{}".to_vec()).await;
     assert_eq!((status, body["error"].as_str()), (400, Some("invalid_room_id")));
 
     // Initial members can post straight away.
-    let with_bob = alice.client.create_room("duo", RoomKind::Group, &[bob.address().to_lowercase()]).await.expect("duo");
+    let with_bob =
+        alice.client.create_room("duo", RoomKind::Group, &[bob.address().to_lowercase()]).await.expect("duo");
     bob.client.send_text(&with_bob.id, &bob.wallet, &bob.device, "in").await.expect("member posts");
     assert_eq!(bob.client.rooms().await.expect("bob rooms").len(), 2);
 }
@@ -121,10 +130,16 @@ async fn envelopes_must_be_signed_by_a_live_delegation_of_the_sender() {
     // A device key no wallet delegated.
     let stranger = SigningKey::from_bytes(&rand::random());
     let env = seal_text(&room.id, &alice.wallet, &stranger, 1, "who am I");
-    assert_eq!(code(&alice.client.post_envelope(&room.id, &env).await.expect_err("undelegated")), (403, "device_not_delegated"));
+    assert_eq!(
+        code(&alice.client.post_envelope(&room.id, &env).await.expect_err("undelegated")),
+        (403, "device_not_delegated")
+    );
     // Bob's device signing a message that claims Alice as sender.
     let env = seal_text(&room.id, &alice.wallet, &bob.device, 1, "spoof");
-    assert_eq!(code(&alice.client.post_envelope(&room.id, &env).await.expect_err("spoof")), (403, "device_not_delegated"));
+    assert_eq!(
+        code(&alice.client.post_envelope(&room.id, &env).await.expect_err("spoof")),
+        (403, "device_not_delegated")
+    );
     // Alice posting a message whose sender is Bob.
     let env = seal_text(&room.id, &bob.wallet, &bob.device, 1, "relay");
     assert_eq!(code(&alice.client.post_envelope(&room.id, &env).await.expect_err("relay")), (403, "sender_not_caller"));
@@ -132,12 +147,17 @@ async fn envelopes_must_be_signed_by_a_live_delegation_of_the_sender() {
     // A second device with a 2-second delegation: fine now, refused once it lapsed.
     let short = SigningKey::from_bytes(&rand::random());
     let mut c = node.client();
-    c.sign_in(&SignIn { wallet: &alice.wallet, device: Some(&short), box_key: None, ttl_secs: 2, chain_id: None }).await.expect("short sign-in");
+    c.sign_in(&SignIn { wallet: &alice.wallet, device: Some(&short), box_key: None, ttl_secs: 2, chain_id: None })
+        .await
+        .expect("short sign-in");
     let env = seal_text(&room.id, &alice.wallet, &short, 1, "quick");
     assert_eq!(alice.client.post_envelope(&room.id, &env).await.expect("live delegation").0, 201);
     tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
     let env = seal_text(&room.id, &alice.wallet, &short, 2, "too late");
-    assert_eq!(code(&alice.client.post_envelope(&room.id, &env).await.expect_err("expired")), (403, "delegation_expired"));
+    assert_eq!(
+        code(&alice.client.post_envelope(&room.id, &env).await.expect_err("expired")),
+        (403, "delegation_expired")
+    );
 }
 
 #[tokio::test]
@@ -167,15 +187,30 @@ async fn bad_envelopes_and_bodies_get_clear_4xx() {
         tweak(&mut b);
         Envelope::seal(&b, &alice.device)
     };
-    assert_eq!(code(&post(body(&|b| b.timestamp_ms += 3_600_000)).await.expect_err("future")), (400, "envelope_clock_skew"));
+    assert_eq!(
+        code(&post(body(&|b| b.timestamp_ms += 3_600_000)).await.expect_err("future")),
+        (400, "envelope_clock_skew")
+    );
     assert_eq!(code(&post(body(&|b| b.timestamp_ms -= 3_600_000)).await.expect_err("old")), (400, "envelope_too_old"));
-    assert_eq!(code(&post(body(&|b| b.lamport = 10_000_000)).await.expect_err("lamport")), (400, "envelope_lamport_jump"));
+    assert_eq!(
+        code(&post(body(&|b| b.lamport = 10_000_000)).await.expect_err("lamport")),
+        (400, "envelope_lamport_jump")
+    );
     assert_eq!(code(&post(body(&|b| b.kind = 77)).await.expect_err("kind")), (400, "envelope_unknown_kind"));
-    assert_eq!(code(&post(body(&|b| b.kind = Kind::Invite as i32)).await.expect_err("control")), (400, "unsupported_kind"));
-    assert_eq!(code(&post(body(&|b| b.version = 9)).await.expect_err("version")), (400, "envelope_unsupported_version"));
+    assert_eq!(
+        code(&post(body(&|b| b.kind = Kind::Invite as i32)).await.expect_err("control")),
+        (400, "unsupported_kind")
+    );
+    assert_eq!(
+        code(&post(body(&|b| b.version = 9)).await.expect_err("version")),
+        (400, "envelope_unsupported_version")
+    );
     let other_room = RoomId::random();
     assert_eq!(code(&post(body(&|b| b.room = other_room.0.to_vec())).await.expect_err("room")), (400, "room_mismatch"));
-    assert_eq!(code(&post(body(&|b| b.payload = vec![b'a'; 70_000])).await.expect_err("big")), (413, "envelope_too_large"));
+    assert_eq!(
+        code(&post(body(&|b| b.payload = vec![b'a'; 65_600])).await.expect_err("big")),
+        (413, "envelope_too_large")
+    );
 
     // Transport-level problems.
     let (s, b) = raw_post(&node, token, &path, "application/json", b"{not json".to_vec()).await;
@@ -184,9 +219,23 @@ async fn bad_envelopes_and_bodies_get_clear_4xx() {
     assert_eq!((s, b["error"].as_str()), (415, Some("unsupported_media_type")));
     let (s, b) = raw_post(&node, token, &path, "application/json", vec![b' '; 400_000]).await;
     assert_eq!((s, b["error"].as_str()), (413, Some("payload_too_large")));
-    let (s, b) = raw_post(&node, token, "/v1/rooms", "application/json", serde_json::to_vec(&json!({"name": ""})).expect("json")).await;
+    let (s, b) = raw_post(
+        &node,
+        token,
+        "/v1/rooms",
+        "application/json",
+        serde_json::to_vec(&json!({"name": ""})).expect("json"),
+    )
+    .await;
     assert_eq!((s, b["error"].as_str()), (400, Some("invalid_name")));
-    let (s, b) = raw_post(&node, token, "/v1/rooms", "application/json", serde_json::to_vec(&json!({"name": "x", "members": ["0x12"]})).expect("json")).await;
+    let (s, b) = raw_post(
+        &node,
+        token,
+        "/v1/rooms",
+        "application/json",
+        serde_json::to_vec(&json!({"name": "x", "members": ["0x12"]})).expect("json"),
+    )
+    .await;
     assert_eq!((s, b["error"].as_str()), (400, Some("invalid_address")));
     let err = alice.client.history(&room.id, Some("0x1234"), None, None).await.expect_err("cursor");
     assert_eq!(code(&err), (400, "invalid_cursor"));

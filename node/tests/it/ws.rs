@@ -27,7 +27,9 @@ async fn subscribers_receive_new_messages_live() {
     let room = alice.client.create_room("live", RoomKind::Group, &[bob.address()]).await.expect("room");
 
     let mut stream = alice.client.stream(&[room.id]).await.expect("stream");
-    assert!(matches!(next(&mut stream).await, Incoming::Control(ServerFrame::Subscribed { rooms }) if rooms == vec![room.id]));
+    assert!(
+        matches!(next(&mut stream).await, Incoming::Control(ServerFrame::Subscribed { rooms }) if rooms == vec![room.id])
+    );
     let mut sent = Vec::new();
     for i in 0..5 {
         sent.push(bob.client.send_text(&room.id, &bob.wallet, &bob.device, &format!("hi {i}")).await.expect("send").id);
@@ -53,12 +55,20 @@ async fn subscriptions_respect_membership() {
     let channel = alice.client.create_room("open", RoomKind::Channel, &[]).await.expect("channel");
 
     let mut s = eve.client.stream(&[group.id]).await.expect("stream");
-    assert!(matches!(next(&mut s).await, Incoming::Control(ServerFrame::Error { error, .. }) if error == "not_a_member"));
+    assert!(
+        matches!(next(&mut s).await, Incoming::Control(ServerFrame::Error { error, .. }) if error == "not_a_member")
+    );
     let mut anon = node.client().stream(&[group.id, channel.id]).await.expect("anonymous stream");
-    assert!(matches!(next(&mut anon).await, Incoming::Control(ServerFrame::Subscribed { rooms }) if rooms == vec![channel.id]));
-    assert!(matches!(next(&mut anon).await, Incoming::Control(ServerFrame::Error { error, .. }) if error == "unauthorized"));
+    assert!(
+        matches!(next(&mut anon).await, Incoming::Control(ServerFrame::Subscribed { rooms }) if rooms == vec![channel.id])
+    );
+    assert!(
+        matches!(next(&mut anon).await, Incoming::Control(ServerFrame::Error { error, .. }) if error == "unauthorized")
+    );
     let mut bad = node.client().stream(&[RoomId::random()]).await.expect("stream");
-    assert!(matches!(next(&mut bad).await, Incoming::Control(ServerFrame::Error { error, .. }) if error == "room_not_found"));
+    assert!(
+        matches!(next(&mut bad).await, Incoming::Control(ServerFrame::Error { error, .. }) if error == "room_not_found")
+    );
 
     // The secret never reaches Eve; the channel message reaches the anonymous reader.
     alice.client.send_text(&group.id, &alice.wallet, &alice.device, "secret").await.expect("send");
@@ -143,7 +153,10 @@ async fn stream_closes_with_4001_when_the_session_expires() {
     let wallet = alloy::signers::local::PrivateKeySigner::random();
     let device = ed25519_dalek::SigningKey::from_bytes(&rand::random());
     let mut client = node.client();
-    client.sign_in(&SignIn { wallet: &wallet, device: Some(&device), box_key: None, ttl_secs: 2, chain_id: None }).await.expect("sign in");
+    client
+        .sign_in(&SignIn { wallet: &wallet, device: Some(&device), box_key: None, ttl_secs: 2, chain_id: None })
+        .await
+        .expect("sign in");
     let mut s = client.stream(&[]).await.expect("stream");
     match next(&mut s).await {
         Incoming::Closed(c) => assert_eq!(c.map(|c| c.0), Some(4001)),
