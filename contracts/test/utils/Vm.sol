@@ -26,6 +26,12 @@ interface Vm {
     /// @notice Discards the current fuzz input when `condition` is false.
     function assume(bool condition) external pure;
 
+    /// @notice Signs `digest` with the private key `privateKey`.
+    function sign(uint256 privateKey, bytes32 digest) external pure returns (uint8 v, bytes32 r, bytes32 s);
+
+    /// @notice The address of the private key `privateKey`.
+    function addr(uint256 privateKey) external pure returns (address keyAddr);
+
     /// @notice Formats a value for assertion messages.
     function toString(uint256 value) external pure returns (string memory);
 

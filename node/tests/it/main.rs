@@ -3,5 +3,6 @@
 mod auth;
 mod common;
 mod durability;
+mod erc1271;
 mod messages;
 mod ws;
