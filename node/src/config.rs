@@ -151,9 +151,13 @@ impl Config {
         }
         if let Some(url) = &self.public_url {
             let parsed = url::Url::parse(url).wrap_err_with(|| format!("public_url {url:?} is not a URL"))?;
-            if parsed.host_str().is_none() || !matches!(parsed.scheme(), "http" | "https") {
-                bail!("public_url {url:?} must be an http(s) origin such as https://chat.example.org");
+            let origin_only = parsed.path() == "/" && parsed.query().is_none() && parsed.fragment().is_none();
+            if parsed.host_str().is_none() || !matches!(parsed.scheme(), "http" | "https") || !origin_only {
+                bail!("public_url {url:?} must be an http(s) origin with no path, such as https://chat.example.org");
             }
+        }
+        if let Some(url) = &self.rpc_url {
+            url::Url::parse(url).wrap_err_with(|| format!("rpc_url {url:?} is not a URL"))?;
         }
         if let Some(domain) = &self.domain
             && (domain.is_empty() || domain.contains('/') || domain.contains(char::is_whitespace))
@@ -192,6 +196,9 @@ mod tests {
         assert_eq!(c.auth.token_ttl_secs, 60);
         assert_eq!(c.auth.nonce_ttl_secs, 600);
         assert!(toml::from_str::<Config>("htp = 1").is_err(), "unknown keys are refused");
+        assert!(toml::from_str::<Config>("[limits.envelope]\nmax_bytes = 1").is_err(), "also in nested tables");
+        let bad = Config { public_url: Some("https://chat.example.org/app".into()), ..Config::default() };
+        assert!(bad.validate().is_err(), "public_url must be an origin");
     }
 
     #[test]

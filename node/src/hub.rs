@@ -26,12 +26,18 @@ struct Conn {
     rooms: HashSet<RoomId>,
 }
 
+/// Connections and the rooms they follow, under one lock so there is no lock order to get wrong.
+#[derive(Debug, Default)]
+struct State {
+    conns: HashMap<u64, Conn>,
+    rooms: HashMap<RoomId, HashSet<u64>>,
+}
+
 /// Subscriptions of all live connections.
 #[derive(Debug, Default)]
 pub struct Hub {
     next_id: AtomicU64,
-    conns: RwLock<HashMap<u64, Conn>>,
-    rooms: RwLock<HashMap<RoomId, HashSet<u64>>>,
+    state: RwLock<State>,
     dropped: AtomicU64,
 }
 
@@ -50,7 +56,7 @@ impl Hub {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let overflow = CancellationToken::new();
         let conn = Conn { tx, overflow: overflow.clone(), rooms: HashSet::new() };
-        write(&self.conns).insert(id, conn);
+        write(&self.state).conns.insert(id, conn);
         Registration { hub: self.clone(), id, overflow }
     }
 
@@ -61,16 +67,15 @@ impl Hub {
 
     /// Live connections.
     pub fn connections(&self) -> usize {
-        read(&self.conns).len()
+        read(&self.state).conns.len()
     }
 
     /// Queues `frame` for every subscriber of `room`, never waiting.
     pub fn publish(&self, room: &RoomId, frame: &Frame) {
-        let rooms = read(&self.rooms);
-        let Some(ids) = rooms.get(room) else { return };
-        let conns = read(&self.conns);
+        let state = read(&self.state);
+        let Some(ids) = state.rooms.get(room) else { return };
         for id in ids {
-            let Some(conn) = conns.get(id) else { continue };
+            let Some(conn) = state.conns.get(id) else { continue };
             if let Err(mpsc::error::TrySendError::Full(_)) = conn.tx.try_send(frame.clone())
                 && !conn.overflow.is_cancelled()
             {
@@ -84,41 +89,42 @@ impl Hub {
 impl Registration {
     /// Subscribes to a room; returns how many rooms the connection now follows.
     pub fn subscribe(&self, room: RoomId) -> usize {
-        let mut conns = write(&self.hub.conns);
-        let Some(conn) = conns.get_mut(&self.id) else { return 0 };
-        if conn.rooms.insert(room) {
-            write(&self.hub.rooms).entry(room).or_default().insert(self.id);
+        let mut state = write(&self.hub.state);
+        let Some(conn) = state.conns.get_mut(&self.id) else { return 0 };
+        let (added, count) = (conn.rooms.insert(room), conn.rooms.len());
+        if added {
+            state.rooms.entry(room).or_default().insert(self.id);
         }
-        conn.rooms.len()
+        count
     }
 
     /// Whether the connection follows `room`.
     pub fn is_subscribed(&self, room: &RoomId) -> bool {
-        read(&self.hub.conns).get(&self.id).is_some_and(|c| c.rooms.contains(room))
+        read(&self.hub.state).conns.get(&self.id).is_some_and(|c| c.rooms.contains(room))
     }
 
     /// Rooms followed.
     pub fn count(&self) -> usize {
-        read(&self.hub.conns).get(&self.id).map_or(0, |c| c.rooms.len())
+        read(&self.hub.state).conns.get(&self.id).map_or(0, |c| c.rooms.len())
     }
 
     /// Stops following a room.
     pub fn unsubscribe(&self, room: &RoomId) {
-        let mut conns = write(&self.hub.conns);
-        if let Some(conn) = conns.get_mut(&self.id)
+        let mut state = write(&self.hub.state);
+        if let Some(conn) = state.conns.get_mut(&self.id)
             && conn.rooms.remove(room)
         {
-            remove_from_room(&mut write(&self.hub.rooms), room, self.id);
+            remove_from_room(&mut state.rooms, room, self.id);
         }
     }
 }
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        let Some(conn) = write(&self.hub.conns).remove(&self.id) else { return };
-        let mut rooms = write(&self.hub.rooms);
+        let mut state = write(&self.hub.state);
+        let Some(conn) = state.conns.remove(&self.id) else { return };
         for room in &conn.rooms {
-            remove_from_room(&mut rooms, room, self.id);
+            remove_from_room(&mut state.rooms, room, self.id);
         }
     }
 }
@@ -167,6 +173,6 @@ mod tests {
         }
         drop(slow);
         assert_eq!(hub.connections(), 1);
-        assert_eq!(read(&hub.rooms)[&room].len(), 1);
+        assert_eq!(read(&hub.state).rooms[&room].len(), 1);
     }
 }

@@ -116,7 +116,7 @@ pub struct Envelope {
 
 /// Limits every envelope is held to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Bounds {
     /// Largest encoded envelope accepted, bytes.
     pub max_envelope_bytes: usize,

@@ -71,8 +71,9 @@ pub async fn siwe(
     ApiJson(req): ApiJson<SiweRequest>,
 ) -> Result<Json<SessionResponse>, ApiError> {
     let msg = SiweMessage::parse(&req.message)?;
-    let signature = from_hex(&req.signature)
-        .map_err(|_| ApiError::bad_request("siwe_signature_malformed", "signature must be 0x-prefixed hex"))?;
+    let signature = from_hex(&req.signature).map_err(|_| {
+        ApiError::bad_request("siwe_signature_malformed", "signature must be hex (65 bytes for a wallet key)")
+    })?;
     let now = OffsetDateTime::now_utc();
     let auth = &state.config.auth;
     let scheme = state.public_url.split_once("://").map(|(s, _)| s);
@@ -97,8 +98,15 @@ pub async fn siwe(
         ));
     }
 
-    // The nonce is spent last, so a request refused above does not burn it.
     let unix_now = now.unix_timestamp();
+    if let Some(d) = &delegation
+        && let Some((owner, _, _)) = state.store.delegation(&d.device_key).await?
+        && owner != d.wallet
+    {
+        return Err(device_key_taken());
+    }
+
+    // The nonce is spent last, so a request refused above does not burn it.
     match state.store.consume_nonce(msg.nonce(), unix_now).await? {
         NonceCheck::Consumed => {}
         NonceCheck::Unknown => {
@@ -112,11 +120,7 @@ pub async fn siwe(
     if let Some(d) = &delegation
         && !state.store.put_delegation(d, unix_now).await?
     {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "device_key_taken",
-            "that device key is delegated by another wallet",
-        ));
+        return Err(device_key_taken());
     }
 
     let mut exp = unix_now + auth.token_ttl_secs;
@@ -136,6 +140,10 @@ pub async fn siwe(
     };
     tracing::info!(target: "node::auth", %address, device = ?device_key, "signed in");
     Ok(Json(SessionResponse { token: state.signer.sign(&claims), address, expires_at: exp, device_key }))
+}
+
+fn device_key_taken() -> ApiError {
+    ApiError::new(StatusCode::CONFLICT, "device_key_taken", "that device key is delegated by another wallet")
 }
 
 /// EOA signature first; contract wallets (ERC-1271) when an RPC is configured.

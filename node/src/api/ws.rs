@@ -3,19 +3,21 @@
 //! Client frames: `{"type":"subscribe","rooms":[..]}`, `{"type":"unsubscribe","rooms":[..]}`,
 //! `{"type":"ping"}`. Server frames: `subscribed`, `unsubscribed`, `message`, `error`, `pong`.
 //! Close codes: 4001 session expired, 4008 too slow (outbound queue full), 1001 node shutting
-//! down, 1008 protocol violation.
+//! down, 1003 binary frame received.
 
 use axum::{
     extract::{
         State,
-        ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade},
+        ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, rejection::WebSocketUpgradeRejection},
     },
-    response::Response,
+    response::{IntoResponse, Response},
 };
 use dchat_protocol::RoomId;
 use futures::{SinkExt, StreamExt};
 use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
+use std::time::Duration;
+
+use tokio::{sync::mpsc, time::timeout};
 
 use super::{AppState, error::ApiError, extract::Caller, rooms::readable};
 use crate::hub::Frame;
@@ -26,6 +28,10 @@ pub const SUBPROTOCOL: &str = "dchat.v1";
 pub const CLOSE_EXPIRED: u16 = 4001;
 /// Close code: the client did not read fast enough.
 pub const CLOSE_SLOW: u16 = 4008;
+/// A write that makes no progress for this long means the peer is gone: drop it.
+const WRITE_STALL: Duration = Duration::from_secs(60);
+/// How long the close frame may wait behind data the client has not read yet.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A frame from the client.
 #[derive(Debug, Deserialize, Serialize)]
@@ -74,7 +80,15 @@ pub enum ServerFrame {
 }
 
 /// Upgrades to a WebSocket. Anonymous connections may follow public channels only.
-pub async fn upgrade(State(state): State<AppState>, caller: Option<Caller>, ws: WebSocketUpgrade) -> Response {
+pub async fn upgrade(
+    State(state): State<AppState>,
+    caller: Option<Caller>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(e) => return ApiError::bad_request("websocket_upgrade_required", e.body_text()).into_response(),
+    };
     let queue = state.config.limits.ws_queue;
     ws.protocols([SUBPROTOCOL])
         .max_message_size(64 * 1024)
@@ -86,7 +100,7 @@ async fn serve(state: AppState, caller: Option<Caller>, socket: WebSocket, queue
     let (tx, mut rx) = mpsc::channel::<Frame>(queue);
     let reg = state.hub.register(tx.clone());
     let expires_in = caller.as_ref().map(|c| c.claims.exp - state.now()).unwrap_or(i64::MAX / 4).max(0);
-    let expiry = tokio::time::sleep(std::time::Duration::from_secs(expires_in.unsigned_abs()));
+    let expiry = tokio::time::sleep(Duration::from_secs(expires_in.unsigned_abs()));
     tokio::pin!(expiry);
 
     let close = loop {
@@ -95,8 +109,15 @@ async fn serve(state: AppState, caller: Option<Caller>, socket: WebSocket, queue
             _ = reg.overflow.cancelled() => break Some((CLOSE_SLOW, "too slow: outbound queue full")),
             _ = &mut expiry => break Some((CLOSE_EXPIRED, "session expired")),
             Some(frame) = rx.recv() => {
-                if sink.send(Message::Text(Utf8Bytes::from(&*frame))).await.is_err() {
-                    break None;
+                // A send blocks while the client's socket is full; overflow and shutdown still win.
+                tokio::select! {
+                    sent = timeout(WRITE_STALL, sink.send(Message::Text(Utf8Bytes::from(&*frame)))) => {
+                        if !matches!(sent, Ok(Ok(()))) {
+                            break None;
+                        }
+                    }
+                    _ = reg.overflow.cancelled() => break Some((CLOSE_SLOW, "too slow: outbound queue full")),
+                    _ = state.shutdown.cancelled() => break Some((1001, "node shutting down")),
                 }
             }
             incoming = stream.next() => match incoming {
@@ -117,7 +138,7 @@ async fn serve(state: AppState, caller: Option<Caller>, socket: WebSocket, queue
     };
     if let Some((code, reason)) = close {
         let frame = CloseFrame { code, reason: reason.into() };
-        let _ = sink.send(Message::Close(Some(frame))).await;
+        let _ = timeout(CLOSE_TIMEOUT, sink.send(Message::Close(Some(frame)))).await;
     }
     drop(reg);
 }
@@ -158,7 +179,7 @@ async fn handle(state: &AppState, caller: Option<&Caller>, reg: &crate::hub::Reg
                     Err(e) => out.push(error_frame(&e, Some(raw))),
                 }
             }
-            if !ok.is_empty() {
+            if !ok.is_empty() || out.is_empty() {
                 out.insert(0, frame(&ServerFrame::Subscribed { rooms: ok }));
             }
             out

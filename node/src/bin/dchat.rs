@@ -32,7 +32,7 @@ struct Args {
 enum Cmd {
     /// Sign in with Ethereum, delegating this device's key (creates keys on first use).
     Login {
-        /// Hours the device delegation and session last.
+        /// Hours the device delegation lasts (the node caps the session token at its own TTL).
         #[arg(long, default_value_t = 24)]
         hours: i64,
     },

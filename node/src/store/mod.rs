@@ -176,7 +176,7 @@ impl Store {
              ON CONFLICT (device_key) DO UPDATE SET
                 box_key = excluded.box_key, not_before = excluded.not_before, expires_at = excluded.expires_at,
                 message = excluded.message, signature = excluded.signature, revoked_at = NULL
-             WHERE delegations.wallet = excluded.wallet AND excluded.expires_at >= delegations.expires_at",
+             WHERE delegations.wallet = excluded.wallet",
         )
         .bind(d.device_key.as_slice())
         .bind(addr_bytes(&d.wallet))
@@ -191,7 +191,7 @@ impl Store {
         if r.rows_affected() == 1 {
             return Ok(true);
         }
-        // Either another wallet owns the key, or a longer delegation is already stored.
+        // Another wallet owns the key (a lost race with the caller's check).
         let owner: Option<Vec<u8>> = sqlx::query_scalar("SELECT wallet FROM delegations WHERE device_key = ?")
             .bind(d.device_key.as_slice())
             .fetch_optional(&self.pool)

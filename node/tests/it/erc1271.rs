@@ -72,7 +72,8 @@ async fn deploy_wallet(rpc: &str, owner: Address) -> Address {
     let mut code = hex::decode(hex_code.trim_start_matches("0x")).expect("hex");
     code.extend_from_slice(owner.into_word().as_slice());
     let deployer: PrivateKeySigner = DEV_KEY.parse().expect("key");
-    let provider = ProviderBuilder::new().wallet(EthereumWallet::from(deployer)).connect_http(rpc.parse().expect("url"));
+    let provider =
+        ProviderBuilder::new().wallet(EthereumWallet::from(deployer)).connect_http(rpc.parse().expect("url"));
     let tx = TransactionRequest::default().with_deploy_code(code);
     let receipt = provider.send_transaction(tx).await.expect("send").get_receipt().await.expect("receipt");
     receipt.contract_address.expect("deployed")

@@ -163,3 +163,12 @@ async fn stream_closes_with_4001_when_the_session_expires() {
         other => panic!("expected close, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn plain_http_on_the_websocket_endpoint_gets_a_json_400() {
+    let node = TestNode::start().await;
+    let resp = reqwest::get(format!("{}/v1/ws", node.node.url())).await.expect("request");
+    assert_eq!(resp.status().as_u16(), 400);
+    let body: serde_json::Value = resp.json().await.expect("json");
+    assert_eq!(body["error"], "websocket_upgrade_required");
+}
