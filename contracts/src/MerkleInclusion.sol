@@ -7,7 +7,9 @@ import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProo
 /// @notice Proofs that a dchat message hash is a leaf of a Merkle tree with a given root.
 /// @dev Leaves are double-hashed (OpenZeppelin's convention) so that a leaf can never be
 ///      confused with an inner node; inner nodes are commutative keccak256 hashes of their
-///      children (sorted pair), as produced by OpenZeppelin's `StandardMerkleTree`.
+///      children (sorted pair), as in OpenZeppelin's `StandardMerkleTree`. The shape of dchat's
+///      batch trees (sorted leaves, odd node carried up) is described in docs/contracts.md;
+///      any shape built with this hashing verifies here.
 library MerkleInclusionLib {
     /// @notice Leaf value committed in the tree for a message hash.
     /// @param messageHash Hash identifying the message.
