@@ -27,7 +27,10 @@ CREATE TABLE rooms (
     name        TEXT NOT NULL,
     owner       BLOB NOT NULL,
     created_at  INTEGER NOT NULL,
-    max_lamport INTEGER NOT NULL DEFAULT 0
+    max_lamport INTEGER NOT NULL DEFAULT 0,
+    -- Stored messages and the XOR of their ids: two nodes with equal pairs hold the same set.
+    msg_count   INTEGER NOT NULL DEFAULT 0,
+    fingerprint BLOB NOT NULL DEFAULT (zeroblob(32))
 );
 
 CREATE TABLE members (

@@ -3,14 +3,16 @@
 
 use alloy::signers::{SignerSync, local::PrivateKeySigner};
 use dchat_protocol::{
-    Body, Envelope, Kind, RoomId,
+    Address, Body, Envelope, Kind, RoomId,
     delegation::{BOX_PREFIX, SIGN_PREFIX},
     envelope::{EnvelopeJson, VERSION},
     ids::to_hex,
+    room::{self, CreateRoom},
     siwe::{Fields, format_time},
 };
 use ed25519_dalek::SigningKey;
 use futures::{SinkExt, StreamExt};
+use prost::Message as _;
 use serde::{Serialize, de::DeserializeOwned};
 use time::OffsetDateTime;
 use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest, http::HeaderValue};
@@ -18,7 +20,7 @@ use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest, http::Head
 pub use crate::api::{
     auth::{NonceResponse, SessionResponse, SiweRequest},
     messages::{Event, MessageView, Page, PostResponse},
-    rooms::{CreateRoom, RoomList, RoomView},
+    rooms::{RoomList, RoomView},
     ws::{ClientFrame, ServerFrame},
 };
 use crate::store::RoomKind;
@@ -183,10 +185,22 @@ impl Client {
         self.submit_siwe(text, &sig.as_bytes()).await
     }
 
-    /// Creates a room.
-    pub async fn create_room(&self, name: &str, kind: RoomKind, members: &[String]) -> Result<RoomView, ClientError> {
-        let body = CreateRoom { name: name.into(), kind, members: members.to_vec() };
-        Ok(self.post("/v1/rooms", &body).await?.1)
+    /// Creates a room signed by `sender`'s device; `members` join it from the start.
+    pub async fn create_room(
+        &self,
+        sender: &PrivateKeySigner,
+        device: &SigningKey,
+        name: &str,
+        kind: RoomKind,
+        members: &[Address],
+    ) -> Result<RoomView, ClientError> {
+        let kind = match kind {
+            RoomKind::Group => room::RoomKind::Group,
+            RoomKind::Channel => room::RoomKind::Channel,
+        };
+        let (id, payload) = CreateRoom::new(&sender.address(), name, kind, members);
+        let env = seal(&id, sender, device, 0, Kind::CreateRoom, payload.encode_to_vec());
+        Ok(self.post("/v1/rooms", &EnvelopeJson::from(&env)).await?.1)
     }
 
     /// Rooms the caller belongs to.
@@ -194,9 +208,23 @@ impl Client {
         Ok(self.get::<RoomList>("/v1/rooms").await?.rooms)
     }
 
-    /// Joins a public channel.
-    pub async fn join(&self, room: &RoomId) -> Result<RoomView, ClientError> {
-        Ok(self.post(&format!("/v1/rooms/{room}/join"), &serde_json::json!({})).await?.1)
+    /// Joins a public channel with a signed `Join`.
+    pub async fn join(
+        &self,
+        room: &RoomId,
+        sender: &PrivateKeySigner,
+        device: &SigningKey,
+    ) -> Result<RoomView, ClientError> {
+        // A private room's history is not readable before joining; the node answers for it then.
+        let lamport = self.next_lamport(room).await.unwrap_or(1);
+        let env = seal(room, sender, device, lamport, Kind::Join, Vec::new());
+        Ok(self.post(&format!("/v1/rooms/{room}/join"), &EnvelopeJson::from(&env)).await?.1)
+    }
+
+    /// One past the newest lamport clock in the room.
+    pub async fn next_lamport(&self, room: &RoomId) -> Result<u64, ClientError> {
+        let latest = self.history(room, None, None, Some(1)).await?;
+        Ok(latest.messages.last().map_or(1, |m| m.lamport + 1))
     }
 
     /// Posts an envelope; returns the HTTP status and reply.
@@ -212,8 +240,7 @@ impl Client {
         device: &SigningKey,
         text: &str,
     ) -> Result<PostResponse, ClientError> {
-        let latest = self.history(room, None, None, Some(1)).await?;
-        let lamport = latest.messages.last().map_or(1, |m| m.lamport + 1);
+        let lamport = self.next_lamport(room).await?;
         let env = seal_text(room, sender, device, lamport, text);
         Ok(self.post_envelope(room, &env).await?.1)
     }
@@ -260,6 +287,18 @@ impl Client {
 
 /// Builds and signs a text envelope.
 pub fn seal_text(room: &RoomId, sender: &PrivateKeySigner, device: &SigningKey, lamport: u64, text: &str) -> Envelope {
+    seal(room, sender, device, lamport, Kind::Text, text.as_bytes().to_vec())
+}
+
+/// Builds and signs an envelope of any kind, stamped now.
+pub fn seal(
+    room: &RoomId,
+    sender: &PrivateKeySigner,
+    device: &SigningKey,
+    lamport: u64,
+    kind: Kind,
+    payload: Vec<u8>,
+) -> Envelope {
     let now_ms = u64::try_from(OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or_default();
     let body = Body {
         version: VERSION,
@@ -268,8 +307,8 @@ pub fn seal_text(room: &RoomId, sender: &PrivateKeySigner, device: &SigningKey, 
         device_key: device.verifying_key().to_bytes().to_vec(),
         timestamp_ms: now_ms,
         lamport,
-        kind: Kind::Text as i32,
-        payload: text.as_bytes().to_vec(),
+        kind: kind as i32,
+        payload,
     };
     Envelope::seal(&body, device)
 }

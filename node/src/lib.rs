@@ -5,6 +5,7 @@ pub mod chain;
 pub mod client;
 pub mod config;
 pub mod hub;
+pub mod ingest;
 pub mod ratelimit;
 pub mod store;
 

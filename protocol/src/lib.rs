@@ -3,8 +3,10 @@
 pub mod delegation;
 pub mod envelope;
 pub mod ids;
+pub mod room;
 pub mod siwe;
 pub mod token;
+pub mod wire;
 
 pub use alloy_primitives::{Address, B256};
 pub use delegation::{Delegation, DelegationError};

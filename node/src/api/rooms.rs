@@ -2,35 +2,20 @@
 
 use axum::{
     Json,
-    extract::{Path, State},
-    http::StatusCode,
+    body::Bytes,
+    extract::{Path, State, rejection::BytesRejection},
+    http::{HeaderMap, StatusCode},
 };
-use dchat_protocol::{Address, RoomId};
+use dchat_protocol::{Kind, RoomId};
 use serde::{Deserialize, Serialize};
 
 use super::{
     AppState,
     error::ApiError,
-    extract::{ApiJson, Caller, room_id},
+    extract::{Caller, room_id},
+    messages::{envelope_from_body, submit},
 };
 use crate::store::{Room, RoomKind};
-
-/// `POST /v1/rooms` body.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct CreateRoom {
-    /// Display name, 1 to 100 characters.
-    pub name: String,
-    /// `group` (private, default) or `channel` (public).
-    #[serde(default = "default_kind")]
-    pub kind: RoomKind,
-    /// Initial members besides the caller.
-    #[serde(default)]
-    pub members: Vec<String>,
-}
-
-fn default_kind() -> RoomKind {
-    RoomKind::Group
-}
 
 /// A room as the API shows it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -67,43 +52,23 @@ fn view(room: &Room, role: Option<String>) -> RoomView {
     }
 }
 
-/// Parses an address in any hex case; refuses mixed case with a bad checksum.
-pub(crate) fn parse_address(raw: &str) -> Result<Address, ApiError> {
-    let bad = || ApiError::bad_request("invalid_address", format!("{raw:?} is not an Ethereum address"));
-    let hex = raw.strip_prefix("0x").ok_or_else(bad)?;
-    let mixed = hex.bytes().any(|b| b.is_ascii_uppercase()) && hex.bytes().any(|b| b.is_ascii_lowercase());
-    if mixed { Address::parse_checksummed(raw, None).map_err(|_| bad()) } else { raw.parse().map_err(|_| bad()) }
-}
-
-/// Creates a room with the caller as owner and any initial members.
+/// Creates a room from the caller's signed `CreateRoom` envelope; the caller becomes owner.
+/// 201 when created, 200 when this exact creation was already stored.
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
-    ApiJson(req): ApiJson<CreateRoom>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<RoomView>), ApiError> {
+    let envelope = envelope_from_body(&headers, body)?;
     state.limit_address(&caller.address)?;
-    let name = req.name.trim();
-    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-        return Err(ApiError::bad_request("invalid_name", "room name must be 1 to 100 printable characters"));
-    }
-    if req.members.len() > state.config.limits.max_initial_members {
-        return Err(ApiError::bad_request(
-            "too_many_members",
-            format!("at most {} initial members", state.config.limits.max_initial_members),
-        ));
-    }
-    let members = req.members.iter().map(|m| parse_address(m)).collect::<Result<Vec<_>, _>>()?;
-    let room = Room {
-        id: RoomId::random(),
-        kind: req.kind,
-        name: name.to_string(),
-        owner: caller.address,
-        created_at: state.now(),
-        max_lamport: 0,
-    };
-    state.store.create_room(&room, &members).await?;
+    let allowed = |k: Kind| (k == Kind::CreateRoom).then_some(()).ok_or("this endpoint takes a CreateRoom envelope");
+    let ing = submit(&state, &caller, envelope, None, allowed).await?;
+    let room =
+        state.store.room(&ing.verified.room).await?.ok_or_else(|| ApiError::internal("room missing after create"))?;
     tracing::info!(target: "node::rooms", room = %room.id, owner = %caller.address, "room created");
-    Ok((StatusCode::CREATED, Json(view(&room, Some("owner".into())))))
+    let status = if ing.fresh { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(view(&room, Some("owner".into())))))
 }
 
 /// Lists the caller's rooms.
@@ -122,22 +87,23 @@ pub async fn get(
     Ok(Json(view(&room, role)))
 }
 
-/// Joins a public channel.
+/// Joins a public channel with the caller's signed `Join` envelope.
 pub async fn join(
     State(state): State<AppState>,
     Path(id): Path<String>,
     caller: Caller,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<RoomView>, ApiError> {
-    state.limit_address(&caller.address)?;
     let id = room_id(&id)?;
+    let envelope = envelope_from_body(&headers, body)?;
+    state.limit_address(&caller.address)?;
     let room = state.store.room(&id).await?.ok_or_else(room_not_found)?;
     if let Some(role) = state.store.role(&id, &caller.address).await? {
         return Ok(Json(view(&room, Some(role))));
     }
-    if room.kind != RoomKind::Channel {
-        return Err(ApiError::forbidden("invite_required", "this room is private; ask a member to invite you"));
-    }
-    state.store.add_member(&id, &caller.address, state.now()).await?;
+    let allowed = |k: Kind| (k == Kind::Join).then_some(()).ok_or("this endpoint takes a Join envelope");
+    submit(&state, &caller, envelope, Some(&id), allowed).await?;
     Ok(Json(view(&room, Some("member".into()))))
 }
 

@@ -153,11 +153,15 @@ async fn run(args: Args) -> eyre::Result<()> {
                         "channel" => RoomKind::Channel,
                         other => bail!("--kind must be group or channel, not {other:?}"),
                     };
-                    let r = client.create_room(&name, kind, &members).await?;
+                    let members = members
+                        .iter()
+                        .map(|m| m.parse().map_err(|_| eyre!("--member {m:?} is not an Ethereum address")))
+                        .collect::<eyre::Result<Vec<_>>>()?;
+                    let r = client.create_room(&wallet(&home)?, &device(&home)?, &name, kind, &members).await?;
                     println!("{}", r.id);
                 }
                 RoomsCmd::Join { room } => {
-                    let r = client.join(&parse_room(&room)?).await?;
+                    let r = client.join(&parse_room(&room)?, &wallet(&home)?, &device(&home)?).await?;
                     println!("joined {} ({})", r.name, r.id);
                 }
             }

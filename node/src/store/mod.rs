@@ -4,7 +4,7 @@
 
 use std::{path::Path, str::FromStr, time::Duration};
 
-use dchat_protocol::{Address, B256, Delegation, RoomId, envelope::Verified};
+use dchat_protocol::{Address, B256, Delegation, RoomId, envelope::Verified, room::Creation, wire::Certificate};
 use sqlx::{
     Row,
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous},
@@ -77,6 +77,28 @@ pub struct StoredMessage {
     pub id: B256,
     /// The envelope as received, protobuf-encoded.
     pub envelope: Vec<u8>,
+}
+
+/// What storing a message does to its room, in the same transaction.
+#[derive(Debug, Clone, Copy)]
+pub enum Effect<'a> {
+    /// Nothing beyond the message.
+    None,
+    /// Creates the room with its owner and initial members.
+    Create(&'a Creation),
+    /// Adds a member.
+    Join(Address),
+}
+
+/// A room's message count and the XOR of its message ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Summary {
+    /// Room.
+    pub room: RoomId,
+    /// Messages stored.
+    pub count: u64,
+    /// XOR of their ids.
+    pub fingerprint: [u8; 32],
 }
 
 /// Which slice of a room's history to read, in display order.
@@ -214,50 +236,6 @@ impl Store {
         .transpose()
     }
 
-    /// Creates a room with its owner and initial members in one transaction.
-    pub async fn create_room(&self, room: &Room, members: &[Address]) -> Result<(), sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("INSERT INTO rooms (id, kind, name, owner, created_at) VALUES (?, ?, ?, ?, ?)")
-            .bind(room.id.as_bytes().as_slice())
-            .bind(room.kind.as_str())
-            .bind(&room.name)
-            .bind(addr_bytes(&room.owner))
-            .bind(room.created_at)
-            .execute(&mut *tx)
-            .await?;
-        let insert = "INSERT INTO members (room, address, role, joined_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING";
-        sqlx::query(insert)
-            .bind(room.id.as_bytes().as_slice())
-            .bind(addr_bytes(&room.owner))
-            .bind("owner")
-            .bind(room.created_at)
-            .execute(&mut *tx)
-            .await?;
-        for m in members {
-            sqlx::query(insert)
-                .bind(room.id.as_bytes().as_slice())
-                .bind(addr_bytes(m))
-                .bind("member")
-                .bind(room.created_at)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await
-    }
-
-    /// Adds a member (no-op when already one).
-    pub async fn add_member(&self, room: &RoomId, address: &Address, now: i64) -> Result<(), sqlx::Error> {
-        sqlx::query(
-            "INSERT INTO members (room, address, role, joined_at) VALUES (?, ?, 'member', ?) ON CONFLICT DO NOTHING",
-        )
-        .bind(room.as_bytes().as_slice())
-        .bind(addr_bytes(address))
-        .bind(now)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
     /// A room by id.
     pub async fn room(&self, id: &RoomId) -> Result<Option<Room>, sqlx::Error> {
         let row = sqlx::query("SELECT id, kind, name, owner, created_at, max_lamport FROM rooms WHERE id = ?")
@@ -288,17 +266,61 @@ impl Store {
         rows.iter().map(|r| Ok((room_from_row(r)?, r.try_get("role")?))).collect()
     }
 
-    /// Stores a verified envelope. Returns `false` if the same message was already stored
-    /// (idempotent re-post). The room's lamport high-water mark moves forward with it.
-    pub async fn insert_message(&self, m: &Verified, envelope: &[u8], now_ms: i64) -> Result<bool, sqlx::Error> {
+    /// Stores a verified envelope and applies its effect on the room, atomically. Returns
+    /// `false` if the same message was already stored (idempotent re-post or re-delivery).
+    pub async fn insert_message(
+        &self,
+        m: &Verified,
+        envelope: &[u8],
+        now_ms: i64,
+        effect: Effect<'_>,
+    ) -> Result<bool, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
+        let room = m.room.as_bytes().as_slice();
+        let created_at = to_i64(m.body.timestamp_ms / 1000)?;
+        let add_member =
+            "INSERT INTO members (room, address, role, joined_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING";
+        if let Effect::Create(c) = effect {
+            let kind = match c.kind {
+                dchat_protocol::room::RoomKind::Channel => RoomKind::Channel,
+                _ => RoomKind::Group,
+            };
+            let r = sqlx::query(
+                "INSERT INTO rooms (id, kind, name, owner, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            )
+            .bind(room)
+            .bind(kind.as_str())
+            .bind(&c.name)
+            .bind(addr_bytes(&c.owner))
+            .bind(created_at)
+            .execute(&mut *tx)
+            .await?;
+            if r.rows_affected() == 1 {
+                sqlx::query(add_member)
+                    .bind(room)
+                    .bind(addr_bytes(&c.owner))
+                    .bind("owner")
+                    .bind(created_at)
+                    .execute(&mut *tx)
+                    .await?;
+                for member in &c.members {
+                    sqlx::query(add_member)
+                        .bind(room)
+                        .bind(addr_bytes(member))
+                        .bind("member")
+                        .bind(created_at)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+        }
         let lamport = to_i64(m.body.lamport)?;
         let r = sqlx::query(
             "INSERT INTO messages (id, room, sender, device_key, lamport, timestamp_ms, kind, envelope, received_at)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
         )
         .bind(m.id.as_slice())
-        .bind(m.room.as_bytes().as_slice())
+        .bind(room)
         .bind(addr_bytes(&m.sender))
         .bind(m.device_key.as_slice())
         .bind(lamport)
@@ -311,13 +333,114 @@ impl Store {
         if r.rows_affected() == 0 {
             return Ok(false);
         }
-        sqlx::query("UPDATE rooms SET max_lamport = MAX(max_lamport, ?) WHERE id = ?")
-            .bind(lamport)
-            .bind(m.room.as_bytes().as_slice())
-            .execute(&mut *tx)
-            .await?;
+        if let Effect::Join(address) = effect {
+            sqlx::query(add_member)
+                .bind(room)
+                .bind(addr_bytes(&address))
+                .bind("member")
+                .bind(created_at)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let fp: Vec<u8> =
+            sqlx::query_scalar("SELECT fingerprint FROM rooms WHERE id = ?").bind(room).fetch_one(&mut *tx).await?;
+        let mut fingerprint = [0u8; 32];
+        for (i, b) in fingerprint.iter_mut().enumerate() {
+            *b = fp.get(i).copied().unwrap_or(0) ^ m.id[i];
+        }
+        sqlx::query(
+            "UPDATE rooms SET max_lamport = MAX(max_lamport, ?), msg_count = msg_count + 1, fingerprint = ? WHERE id = ?",
+        )
+        .bind(lamport)
+        .bind(fingerprint.as_slice())
+        .bind(room)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(true)
+    }
+
+    /// The delegation certificate of a device key, to send along with its envelopes.
+    pub async fn certificate(&self, device_key: &[u8]) -> Result<Option<Certificate>, sqlx::Error> {
+        let row = sqlx::query("SELECT message, signature FROM delegations WHERE device_key = ?")
+            .bind(device_key)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| Ok(Certificate { message: r.try_get("message")?, signature: r.try_get("signature")? })).transpose()
+    }
+
+    /// Count and fingerprint of every room, by id.
+    pub async fn summaries(&self) -> Result<Vec<Summary>, sqlx::Error> {
+        let rows =
+            sqlx::query("SELECT id, msg_count, fingerprint FROM rooms ORDER BY id").fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| {
+                let id: Vec<u8> = r.try_get("id")?;
+                let fp: Vec<u8> = r.try_get("fingerprint")?;
+                let count: i64 = r.try_get("msg_count")?;
+                Ok(Summary {
+                    room: RoomId::from_slice(&id).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+                    count: u64::try_from(count).unwrap_or_default(),
+                    fingerprint: fp.try_into().unwrap_or([0; 32]),
+                })
+            })
+            .collect()
+    }
+
+    /// Message ids of a room in display order, from the start or after `after`, at most
+    /// `limit`. `Ok(None)` when `after` names no message of this room.
+    pub async fn ids(&self, room: &RoomId, after: Option<B256>, limit: u32) -> Result<Option<Vec<B256>>, sqlx::Error> {
+        let rows = match after {
+            None => {
+                sqlx::query("SELECT id FROM messages WHERE room = ? ORDER BY lamport, timestamp_ms, id LIMIT ?")
+                    .bind(room.as_bytes().as_slice())
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+            Some(after) => {
+                let Some((l, t, id)) = self.order_key(room, &after).await? else { return Ok(None) };
+                sqlx::query(
+                    "SELECT id FROM messages WHERE room = ? AND (lamport, timestamp_ms, id) > (?, ?, ?)
+                     ORDER BY lamport, timestamp_ms, id LIMIT ?",
+                )
+                .bind(room.as_bytes().as_slice())
+                .bind(l)
+                .bind(t)
+                .bind(id)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?
+            }
+        };
+        rows.iter()
+            .map(|r| r.try_get::<Vec<u8>, _>("id").map(|id| B256::from_slice(&id)))
+            .collect::<Result<_, _>>()
+            .map(Some)
+    }
+
+    /// Stored envelopes by id (those this node has), with their signers' device keys.
+    pub async fn envelopes(&self, ids: &[B256]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, sqlx::Error> {
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let row = sqlx::query("SELECT envelope, device_key FROM messages WHERE id = ?")
+                .bind(id.as_slice())
+                .fetch_optional(&self.pool)
+                .await?;
+            if let Some(r) = row {
+                out.push((r.try_get("envelope")?, r.try_get("device_key")?));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Whether a message is stored.
+    pub async fn has_message(&self, id: &B256) -> Result<bool, sqlx::Error> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE id = ?")
+            .bind(id.as_slice())
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(n > 0)
     }
 
     /// The ordering key of a message in a room, to resolve a cursor.

@@ -3,9 +3,11 @@
 use alloy::signers::local::PrivateKeySigner;
 use dchat_node::{
     NodeHandle,
-    client::{Client, SignIn},
+    client::{Client, ClientError, RoomView, SignIn},
     config::Config,
+    store::RoomKind,
 };
+use dchat_protocol::{Address, RoomId};
 use ed25519_dalek::SigningKey;
 use tempfile::TempDir;
 
@@ -61,6 +63,25 @@ impl User {
 
     pub(crate) fn address(&self) -> String {
         self.wallet.address().to_checksum(None)
+    }
+
+    pub(crate) fn addr(&self) -> Address {
+        self.wallet.address()
+    }
+
+    /// Creates a room signed by this user's device.
+    pub(crate) async fn create_room(
+        &self,
+        name: &str,
+        kind: RoomKind,
+        members: &[Address],
+    ) -> Result<RoomView, ClientError> {
+        self.client.create_room(&self.wallet, &self.device, name, kind, members).await
+    }
+
+    /// Joins a public channel.
+    pub(crate) async fn join(&self, room: &RoomId) -> Result<RoomView, ClientError> {
+        self.client.join(room, &self.wallet, &self.device).await
     }
 }
 

@@ -35,7 +35,7 @@ async fn acknowledged_messages_survive_kill_9() {
     let data = dir.path().join("node");
     let (mut child, url) = start(&data);
     let alice = User::sign_in_url(&url).await;
-    let room = alice.client.create_room("durable", RoomKind::Group, &[]).await.expect("room");
+    let room = alice.create_room("durable", RoomKind::Group, &[]).await.expect("room");
 
     // Post as fast as possible from a task; kill the node mid-stream.
     let acked: Arc<Mutex<Vec<String>>> = Arc::default();

@@ -1,15 +1,28 @@
 //! Rooms and messages over the real HTTP API.
 
 use dchat_node::{
-    client::{ClientError, SignIn, seal_text},
+    client::{ClientError, SignIn, seal, seal_text},
     store::RoomKind,
 };
-use dchat_protocol::{Body, Envelope, Kind, RoomId};
+use dchat_protocol::{
+    Body, Envelope, Kind, RoomId,
+    envelope::EnvelopeJson,
+    room::{self, CreateRoom},
+};
 use ed25519_dalek::SigningKey;
 use prost::Message as _;
 use serde_json::{Value, json};
 
 use crate::common::{TestNode, User};
+
+async fn room_creation(user: &User, room: &RoomId) -> String {
+    let page = user.client.history(room, None, None, Some(500)).await.expect("history");
+    page.messages.iter().find(|m| m.kind == Kind::CreateRoom).expect("creation").id.clone()
+}
+
+fn json_of(env: &Envelope) -> Vec<u8> {
+    serde_json::to_vec(&EnvelopeJson::from(env)).expect("json")
+}
 
 fn code(e: &ClientError) -> (u16, &str) {
     (e.status().unwrap_or_default(), e.code().unwrap_or_default())
@@ -31,7 +44,7 @@ async fn raw_post(node: &TestNode, token: Option<&str>, path: &str, ctype: &str,
 async fn posts_are_stored_once_and_paged_in_order() {
     let node = TestNode::start().await;
     let alice = User::sign_in(&node).await;
-    let room = alice.client.create_room("team", RoomKind::Group, &[]).await.expect("room");
+    let room = alice.create_room("team", RoomKind::Group, &[]).await.expect("room");
     assert_eq!(room.role.as_deref(), Some("owner"));
     assert_eq!(alice.client.rooms().await.expect("rooms"), vec![room.clone()]);
 
@@ -65,13 +78,15 @@ async fn posts_are_stored_once_and_paged_in_order() {
         }
     }
     assert_eq!(pages, 3);
-    assert_eq!(seen, ids, "backward paging returns every message once, in order");
+    assert_eq!(seen[0], room_creation(&alice, &room.id).await, "history starts with the room's creation");
+    assert_eq!(seen[1..], ids, "backward paging returns every message once, in order");
 
     // Forward from the 5th.
     let page = alice.client.history(&room.id, Some(&ids[4]), None, Some(500)).await.expect("forward");
     assert_eq!(page.messages.iter().map(|m| m.id.clone()).collect::<Vec<_>>(), ids[5..].to_vec());
     assert!(!page.has_more);
     let first = &alice.client.history(&room.id, None, None, Some(25)).await.expect("all").messages[0];
+    assert_eq!(first.id, ids[0]);
     assert_eq!(first.text.as_deref(), Some("message 0"));
     assert_eq!(first.sender, alice.address());
     // The envelope comes back as signed: a client can verify it.
@@ -85,8 +100,8 @@ async fn membership_and_room_errors_are_distinct() {
     let node = TestNode::start().await;
     let alice = User::sign_in(&node).await;
     let bob = User::sign_in(&node).await;
-    let group = alice.client.create_room("private", RoomKind::Group, &[]).await.expect("group");
-    let channel = alice.client.create_room("public", RoomKind::Channel, &[]).await.expect("channel");
+    let group = alice.create_room("private", RoomKind::Group, &[]).await.expect("group");
+    let channel = alice.create_room("public", RoomKind::Channel, &[]).await.expect("channel");
     alice.client.send_text(&channel.id, &alice.wallet, &alice.device, "hi all").await.expect("send");
 
     // Bob may not read or post in the group, and cannot join it.
@@ -95,16 +110,16 @@ async fn membership_and_room_errors_are_distinct() {
         code(&bob.client.send_text(&group.id, &bob.wallet, &bob.device, "x").await.expect_err("post")),
         (403, "not_a_member")
     );
-    assert_eq!(code(&bob.client.join(&group.id).await.expect_err("join")), (403, "invite_required"));
+    assert_eq!(code(&bob.join(&group.id).await.expect_err("join")), (403, "invite_required"));
     // Anonymous readers get 401 on the group, but can read the channel.
     assert_eq!(
         code(&node.client().history(&group.id, None, None, None).await.expect_err("anon")),
         (401, "unauthorized")
     );
     let page = node.client().history(&channel.id, None, None, None).await.expect("public read");
-    assert_eq!(page.messages[0].text.as_deref(), Some("hi all"));
+    assert_eq!(page.messages.last().and_then(|m| m.text.as_deref()), Some("hi all"));
     // Bob joins the channel and posts.
-    bob.client.join(&channel.id).await.expect("join channel");
+    bob.join(&channel.id).await.expect("join channel");
     bob.client.send_text(&channel.id, &bob.wallet, &bob.device, "hello").await.expect("bob posts");
     // Unknown room and malformed ids.
     let unknown = RoomId::random();
@@ -114,8 +129,7 @@ async fn membership_and_room_errors_are_distinct() {
     assert_eq!((status, body["error"].as_str()), (400, Some("invalid_room_id")));
 
     // Initial members can post straight away.
-    let with_bob =
-        alice.client.create_room("duo", RoomKind::Group, &[bob.address().to_lowercase()]).await.expect("duo");
+    let with_bob = alice.create_room("duo", RoomKind::Group, &[bob.addr()]).await.expect("duo");
     bob.client.send_text(&with_bob.id, &bob.wallet, &bob.device, "in").await.expect("member posts");
     assert_eq!(bob.client.rooms().await.expect("bob rooms").len(), 2);
 }
@@ -125,7 +139,7 @@ async fn envelopes_must_be_signed_by_a_live_delegation_of_the_sender() {
     let node = TestNode::with(|c| c.auth.clock_skew_secs = 0).await;
     let alice = User::sign_in(&node).await;
     let bob = User::sign_in(&node).await;
-    let room = alice.client.create_room("r", RoomKind::Group, &[bob.address()]).await.expect("room");
+    let room = alice.create_room("r", RoomKind::Group, &[bob.addr()]).await.expect("room");
 
     // A device key no wallet delegated.
     let stranger = SigningKey::from_bytes(&rand::random());
@@ -164,7 +178,7 @@ async fn envelopes_must_be_signed_by_a_live_delegation_of_the_sender() {
 async fn bad_envelopes_and_bodies_get_clear_4xx() {
     let node = TestNode::start().await;
     let alice = User::sign_in(&node).await;
-    let room = alice.client.create_room("r", RoomKind::Group, &[]).await.expect("room");
+    let room = alice.create_room("r", RoomKind::Group, &[]).await.expect("room");
     let token = alice.client.token();
     let path = format!("/v1/rooms/{}/messages", room.id);
     let client = alice.client.clone();
@@ -219,24 +233,30 @@ async fn bad_envelopes_and_bodies_get_clear_4xx() {
     assert_eq!((s, b["error"].as_str()), (415, Some("unsupported_media_type")));
     let (s, b) = raw_post(&node, token, &path, "application/json", vec![b' '; 400_000]).await;
     assert_eq!((s, b["error"].as_str()), (413, Some("payload_too_large")));
+    // Room creation takes a signed CreateRoom envelope; its payload is checked too.
     let (s, b) = raw_post(
         &node,
         token,
         "/v1/rooms",
         "application/json",
-        serde_json::to_vec(&json!({"name": ""})).expect("json"),
+        serde_json::to_vec(&json!({"name": "x"})).expect("json"),
     )
     .await;
+    assert_eq!((s, b["error"].as_str()), (400, Some("invalid_json")));
+    let create = |name: &str, salt_from: &alloy::signers::local::PrivateKeySigner| {
+        let (id, payload) = CreateRoom::new(&salt_from.address(), name, room::RoomKind::Group, &[]);
+        seal(&id, &alice.wallet, &alice.device, 0, Kind::CreateRoom, payload.encode_to_vec())
+    };
+    let (s, b) = raw_post(&node, token, "/v1/rooms", "application/json", json_of(&create("", &alice.wallet))).await;
     assert_eq!((s, b["error"].as_str()), (400, Some("invalid_name")));
-    let (s, b) = raw_post(
-        &node,
-        token,
-        "/v1/rooms",
-        "application/json",
-        serde_json::to_vec(&json!({"name": "x", "members": ["0x12"]})).expect("json"),
-    )
-    .await;
-    assert_eq!((s, b["error"].as_str()), (400, Some("invalid_address")));
+    let squatter = alloy::signers::local::PrivateKeySigner::random();
+    let (s, b) = raw_post(&node, token, "/v1/rooms", "application/json", json_of(&create("x", &squatter))).await;
+    assert_eq!((s, b["error"].as_str()), (400, Some("room_id_mismatch")));
+    let (s, b) = raw_post(&node, token, &path, "application/json", json_of(&create("x", &alice.wallet))).await;
+    assert_eq!((s, b["error"].as_str()), (400, Some("unsupported_kind")), "control kinds are refused on /messages");
+    let text = seal_text(&room.id, &alice.wallet, &alice.device, 1, "x");
+    let (s, b) = raw_post(&node, token, "/v1/rooms", "application/json", json_of(&text)).await;
+    assert_eq!((s, b["error"].as_str()), (400, Some("unsupported_kind")), "only CreateRoom on /rooms");
     let err = alice.client.history(&room.id, Some("0x1234"), None, None).await.expect_err("cursor");
     assert_eq!(code(&err), (400, "invalid_cursor"));
     let err = alice.client.history(&room.id, None, None, Some(0)).await.expect_err("limit");
@@ -247,7 +267,10 @@ async fn bad_envelopes_and_bodies_get_clear_4xx() {
     let (s, _) = raw_post(&node, token, &path, "application/x-protobuf", env.encode_to_vec()).await;
     assert_eq!(s, 201);
     let page = alice.client.history(&room.id, None, None, None).await.expect("history");
-    assert_eq!(page.messages.iter().map(|m| m.text.clone().unwrap_or_default()).collect::<Vec<_>>(), vec!["binary"]);
+    let texts: Vec<String> =
+        page.messages.iter().filter(|m| m.kind == Kind::Text).filter_map(|m| m.text.clone()).collect();
+    assert_eq!(texts, vec!["binary"]);
+    assert_eq!(page.messages[0].kind, Kind::CreateRoom, "the room's history starts with its creation");
 }
 
 #[tokio::test]
@@ -258,7 +281,7 @@ async fn rate_limits_answer_429_with_retry_after() {
     })
     .await;
     let alice = User::sign_in(&node).await;
-    let room = alice.client.create_room("r", RoomKind::Group, &[]).await.expect("room");
+    let room = alice.create_room("r", RoomKind::Group, &[]).await.expect("room");
     let mut statuses = Vec::new();
     for i in 0..8 {
         let env = seal_text(&room.id, &alice.wallet, &alice.device, i + 1, "x");
@@ -273,7 +296,7 @@ async fn rate_limits_answer_429_with_retry_after() {
     assert_eq!(statuses, vec![201, 201, 201, 201, 429, 429, 429, 429], "room creation took one token of five");
     // Another wallet is not affected by Alice's limit.
     let bob = User::sign_in(&node).await;
-    bob.client.create_room("b", RoomKind::Group, &[]).await.expect("bob unaffected");
+    bob.create_room("b", RoomKind::Group, &[]).await.expect("bob unaffected");
 
     // Per-IP limit on every /v1 request, with Retry-After.
     let node = TestNode::with(|c| {

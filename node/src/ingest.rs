@@ -1,0 +1,183 @@
+//! The one path every envelope takes into the store, whether a client posted it, a peer
+//! gossiped it or history sync fetched it: verify, check the delegation and the room rules,
+//! store atomically with its effect on the room, then fan out to live subscribers.
+
+use dchat_protocol::{
+    Delegation, Envelope, Kind,
+    envelope::Verified,
+    room::CreateRoom,
+    wire::{Certificate, Relay},
+};
+use prost::Message as _;
+
+use crate::{
+    api::{
+        ApiError, AppState,
+        messages::{Event, MessageView},
+    },
+    hub::Frame,
+    store::{Effect, RoomKind},
+};
+
+/// Where an envelope comes from; the checks differ a little.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// Posted by a signed-in client: the delegation must be live now, the timestamp fresh.
+    Client,
+    /// Relayed or synced by a peer: the delegation must cover the message's own timestamp.
+    Peer,
+}
+
+/// What happened to an accepted envelope.
+#[derive(Debug, Clone)]
+pub struct Ingested {
+    /// The checked envelope.
+    pub verified: Verified,
+    /// Newly stored (false for a repeat, or for ephemeral kinds).
+    pub fresh: bool,
+    /// Kept in the store (false for ephemeral kinds).
+    pub stored: bool,
+}
+
+/// Checks and stores one envelope. `certificate` is the signer's delegation when it travels
+/// with the envelope (from peers); clients' delegations are already stored at sign-in.
+pub async fn ingest(
+    state: &AppState,
+    envelope: Envelope,
+    certificate: Option<&Certificate>,
+    origin: Origin,
+) -> Result<Ingested, ApiError> {
+    let v = envelope.open(&state.config.limits.envelope, state.now_ms())?;
+    ingest_verified(state, v, certificate, origin).await
+}
+
+/// [`ingest`] for an envelope already opened (hash, signature and bounds checked).
+pub async fn ingest_verified(
+    state: &AppState,
+    v: Verified,
+    certificate: Option<&Certificate>,
+    origin: Origin,
+) -> Result<Ingested, ApiError> {
+    let raw = v.envelope.encode_to_vec();
+    let limits = &state.config.limits;
+    let now_ms = state.now_ms();
+    if origin == Origin::Client && v.body.timestamp_ms + limits.max_past_ms < now_ms {
+        return Err(ApiError::bad_request(
+            "envelope_too_old",
+            format!("timestamp is more than {} ms in the past", limits.max_past_ms),
+        ));
+    }
+    if let Some(cert) = certificate {
+        accept_certificate(state, &v, cert).await?;
+    }
+    check_delegation(state, &v, now_ms, origin).await?;
+
+    let effect_create;
+    let effect = match v.kind {
+        Kind::CreateRoom => {
+            effect_create = CreateRoom::check(&v).map_err(|e| ApiError::bad_request(e.code(), e.to_string()))?;
+            if let Some(existing) = state.store.room(&v.room).await? {
+                // Only the creator can make this id; a second, different creation changes nothing.
+                if existing.owner != v.sender || !state.store.has_message(&v.id).await? {
+                    return Err(ApiError::new(
+                        axum::http::StatusCode::CONFLICT,
+                        "room_exists",
+                        "a room with this id already exists",
+                    ));
+                }
+            }
+            Effect::Create(&effect_create)
+        }
+        Kind::Join => {
+            let room = state.store.room(&v.room).await?.ok_or_else(crate::api::rooms::room_not_found)?;
+            if room.kind != RoomKind::Channel && state.store.role(&v.room, &v.sender).await?.is_none() {
+                return Err(ApiError::forbidden("invite_required", "this room is private; ask a member to invite you"));
+            }
+            Effect::Join(v.sender)
+        }
+        kind if kind.is_control() => {
+            return Err(ApiError::bad_request("unsupported_kind", "this room control kind is not supported yet"));
+        }
+        _ => {
+            let room = state.store.room(&v.room).await?.ok_or_else(crate::api::rooms::room_not_found)?;
+            if state.store.role(&v.room, &v.sender).await?.is_none() {
+                return Err(ApiError::forbidden("not_a_member", "join or be invited to this room before posting"));
+            }
+            limits.envelope.check_lamport(v.body.lamport, room.max_lamport)?;
+            Effect::None
+        }
+    };
+
+    if v.kind.is_ephemeral() {
+        state.hub.publish(&v.room, &frame(&v));
+        return Ok(Ingested { verified: v, fresh: false, stored: false });
+    }
+    let now = i64::try_from(now_ms).unwrap_or(i64::MAX);
+    let fresh = state.store.insert_message(&v, &raw, now, effect).await?;
+    if fresh {
+        state.hub.publish(&v.room, &frame(&v));
+    }
+    Ok(Ingested { verified: v, fresh, stored: true })
+}
+
+/// The serialized live event for a message.
+fn frame(v: &Verified) -> Frame {
+    let event = Event::Message { message: MessageView::from_parts(v.id, &v.envelope, &v.body) };
+    serde_json::to_string(&event).unwrap_or_default().into()
+}
+
+/// Checks a delegation certificate that travelled with an envelope and stores it.
+async fn accept_certificate(state: &AppState, v: &Verified, cert: &Certificate) -> Result<(), ApiError> {
+    let at = time::OffsetDateTime::from_unix_timestamp(i64::try_from(v.body.timestamp_ms / 1000).unwrap_or(0))
+        .map_err(|_| ApiError::bad_request("envelope_malformed", "timestamp out of range"))?;
+    let skew = time::Duration::seconds(state.config.auth.clock_skew_secs);
+    let d = Delegation::verify(&cert.message, &cert.signature, at, skew)?;
+    if d.wallet != v.sender || d.device_key != v.device_key {
+        return Err(ApiError::forbidden("device_not_delegated", "the certificate delegates another key or wallet"));
+    }
+    if !state.store.put_delegation(&d, state.now()).await? {
+        return Err(ApiError::forbidden("device_not_delegated", "the signing device key belongs to another wallet"));
+    }
+    Ok(())
+}
+
+/// The device key must be delegated by the sender, and the delegation must cover the
+/// message's timestamp (and, for clients, now).
+async fn check_delegation(state: &AppState, v: &Verified, now_ms: u64, origin: Origin) -> Result<(), ApiError> {
+    let Some((wallet, not_before, expires_at)) = state.store.delegation(&v.device_key).await? else {
+        return Err(ApiError::forbidden(
+            "device_not_delegated",
+            "the signing device key is not delegated by any wallet; sign in with it listed in the SIWE resources",
+        ));
+    };
+    if wallet != v.sender {
+        return Err(ApiError::forbidden(
+            "device_not_delegated",
+            "the signing device key is delegated by another wallet",
+        ));
+    }
+    let skew = state.config.auth.clock_skew_secs;
+    let now = i64::try_from(now_ms / 1000).unwrap_or(i64::MAX);
+    let at = i64::try_from(v.body.timestamp_ms / 1000).unwrap_or(i64::MAX);
+    let covers = |t: i64| t + skew >= not_before && t - skew < expires_at;
+    let live_now = origin == Origin::Peer || now - skew < expires_at;
+    if !live_now || !covers(at) {
+        return Err(ApiError::forbidden("delegation_expired", "the device key's delegation is not valid at this time"));
+    }
+    Ok(())
+}
+
+/// An envelope with its signer's certificate, ready to send to peers.
+pub async fn relay_of(state: &AppState, envelope: Envelope) -> Result<Relay, sqlx::Error> {
+    let certificate = state.store.certificate(&envelope.signer).await?;
+    Ok(Relay { envelope: Some(envelope), certificate })
+}
+
+/// Whether a refusal means the sender misbehaved (as opposed to this node lacking context,
+/// such as a room or membership it has not synced yet).
+pub fn is_misbehaviour(err: &ApiError) -> bool {
+    !matches!(
+        err.code,
+        "room_not_found" | "not_a_member" | "invite_required" | "room_exists" | "internal" | "envelope_lamport_jump"
+    ) && err.status.is_client_error()
+}
