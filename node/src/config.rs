@@ -34,6 +34,8 @@ pub struct Config {
     pub rate_limit: RateLimitConfig,
     /// Log output format.
     pub log_format: LogFormat,
+    /// Peer-to-peer network.
+    pub p2p: crate::p2p::P2pConfig,
 }
 
 /// Sign-in and session settings.
@@ -133,6 +135,7 @@ impl Default for Config {
             limits: Limits::default(),
             rate_limit: RateLimitConfig::default(),
             log_format: LogFormat::Text,
+            p2p: crate::p2p::P2pConfig::default(),
         }
     }
 }

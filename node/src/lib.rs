@@ -6,6 +6,7 @@ pub mod client;
 pub mod config;
 pub mod hub;
 pub mod ingest;
+pub mod p2p;
 pub mod ratelimit;
 pub mod store;
 
@@ -33,6 +34,7 @@ pub struct NodeHandle {
     shutdown: CancellationToken,
     tracker: TaskTracker,
     store: Store,
+    p2p: Option<p2p::P2p>,
 }
 
 impl NodeHandle {
@@ -49,6 +51,11 @@ impl NodeHandle {
     /// The SIWE domain sign-ins must name.
     pub fn domain(&self) -> &str {
         &self.domain
+    }
+
+    /// The network handle, when the network is enabled.
+    pub fn p2p(&self) -> Option<&p2p::P2p> {
+        self.p2p.as_ref()
     }
 
     /// Cancelled when the node stops.
@@ -122,6 +129,7 @@ pub async fn spawn(config: Config) -> eyre::Result<NodeHandle> {
     let shutdown = CancellationToken::new();
     let tracker = TaskTracker::new();
     let signer = TokenSigner::new(key);
+    let network = if config.p2p.enabled { Some(p2p_parts(&config)?) } else { None };
     let rl = &config.rate_limit;
     let state = AppState::new(Inner {
         ip_limits: RateLimiter::new(rl.ip_per_sec, rl.ip_burst, rl.max_keys),
@@ -133,6 +141,7 @@ pub async fn spawn(config: Config) -> eyre::Result<NodeHandle> {
         store: store.clone(),
         hub: Arc::new(Hub::default()),
         shutdown: shutdown.clone(),
+        p2p: network.as_ref().map(|n| n.client.clone()),
         config,
     });
 
@@ -145,8 +154,89 @@ pub async fn spawn(config: Config) -> eyre::Result<NodeHandle> {
         }
     });
     tracker.spawn(prune_nonces(state.clone()));
+    let p2p = match network {
+        Some(n) => Some(start_network(n, &state, &tracker, &shutdown).await?),
+        None => None,
+    };
     tracing::info!(target: "node", %addr, %domain, "node started");
-    Ok(NodeHandle { addr, domain, shutdown, tracker, store })
+    Ok(NodeHandle { addr, domain, shutdown, tracker, store, p2p })
+}
+
+/// The network's pieces before it runs.
+struct Network {
+    client: p2p::P2p,
+    swarm: libp2p::Swarm<p2p::behaviour::Behaviour>,
+    commands: tokio::sync::mpsc::Receiver<p2p::client::Command>,
+}
+
+/// Builds the swarm (TCP + Noise + Yamux, and QUIC) with the persistent network key.
+fn p2p_parts(config: &Config) -> eyre::Result<Network> {
+    let key = load_or_create_p2p_key(&config.data_dir)?;
+    let max_transmit = config.limits.envelope.max_envelope_bytes + 16 * 1024;
+    let swarm = libp2p::SwarmBuilder::with_existing_identity(key)
+        .with_tokio()
+        .with_tcp(libp2p::tcp::Config::default(), libp2p::noise::Config::new, libp2p::yamux::Config::default)?
+        .with_quic()
+        .with_behaviour(|key| {
+            p2p::behaviour::Behaviour::new(key, max_transmit).map_err(Box::<dyn std::error::Error + Send + Sync>::from)
+        })?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(120)))
+        .build();
+    let (tx, commands) = tokio::sync::mpsc::channel(1024);
+    let client = p2p::P2p::new(tx, *swarm.local_peer_id());
+    Ok(Network { client, swarm, commands })
+}
+
+/// Subscribes to every shard, listens, dials the bootstrap peers and starts the event loop and
+/// the sync task; returns once the network listens.
+async fn start_network(
+    mut n: Network,
+    state: &AppState,
+    tracker: &TaskTracker,
+    shutdown: &CancellationToken,
+) -> eyre::Result<p2p::P2p> {
+    let cfg = &state.config.p2p;
+    for shard in 0..cfg.shards.max(1) {
+        let topic = libp2p::gossipsub::IdentTopic::new(format!("/dchat/1/shard/{shard}"));
+        n.swarm.behaviour_mut().gossipsub.subscribe(&topic).map_err(|e| eyre::eyre!("subscribing to {topic}: {e}"))?;
+    }
+    for addr in p2p::event_loop::parse_addrs(&cfg.listen, "listen")? {
+        n.swarm.listen_on(addr.clone()).wrap_err_with(|| format!("listening on {addr}"))?;
+    }
+    let bootstrap = p2p::event_loop::parse_addrs(&cfg.bootstrap, "bootstrap")?;
+    let connected = Arc::new(tokio::sync::Notify::new());
+    let event_loop =
+        p2p::event_loop::EventLoop::new(n.swarm, n.commands, n.client.clone(), state.clone(), connected.clone());
+    tracker.spawn(event_loop.run(shutdown.clone()));
+    let interval = Duration::from_secs(cfg.sync_interval_secs.max(1));
+    tracker.spawn(p2p::sync::run(state.clone(), n.client.clone(), connected, interval, shutdown.clone()));
+    for addr in bootstrap {
+        n.client.dial(addr).await;
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while n.client.addresses().await.is_empty() {
+        if tokio::time::Instant::now() > deadline {
+            eyre::bail!("the network did not start listening within 5 s");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(n.client)
+}
+
+/// Loads the network identity from `data_dir/p2p.key`, creating it on first start.
+fn load_or_create_p2p_key(data_dir: &Path) -> eyre::Result<libp2p::identity::Keypair> {
+    let path = data_dir.join("p2p.key");
+    match std::fs::read(&path) {
+        Ok(bytes) => libp2p::identity::Keypair::from_protobuf_encoding(&bytes)
+            .map_err(|e| eyre::eyre!("{} is not a network key ({e}); remove it to make a new one", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = libp2p::identity::Keypair::generate_ed25519();
+            let bytes = key.to_protobuf_encoding().map_err(|e| eyre::eyre!("encoding the network key: {e}"))?;
+            write_private(&path, &bytes)?;
+            Ok(key)
+        }
+        Err(e) => Err(e).wrap_err_with(|| format!("reading {}", path.display())),
+    }
 }
 
 async fn prune_nonces(state: AppState) {

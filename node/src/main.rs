@@ -35,6 +35,15 @@ struct Args {
     /// Log format.
     #[arg(long, env = "DCHAT_LOG_FORMAT", value_enum)]
     log_format: Option<LogFormat>,
+    /// Network listen multiaddrs, comma separated (e.g. /ip4/127.0.0.1/tcp/8481).
+    #[arg(long, env = "DCHAT_LISTEN", value_delimiter = ',')]
+    listen: Option<Vec<String>>,
+    /// Peers to dial at start, comma separated multiaddrs ending in /p2p/<peer id>.
+    #[arg(long, env = "DCHAT_BOOTSTRAP", value_delimiter = ',')]
+    bootstrap: Option<Vec<String>>,
+    /// Run without the peer-to-peer network.
+    #[arg(long, env = "DCHAT_NO_P2P")]
+    no_p2p: bool,
 }
 
 #[tokio::main]
@@ -65,10 +74,25 @@ async fn main() -> eyre::Result<()> {
     if let Some(v) = args.log_format {
         config.log_format = v;
     }
+    if let Some(v) = args.listen {
+        config.p2p.listen = v;
+    }
+    if let Some(v) = args.bootstrap {
+        config.p2p.bootstrap = v;
+    }
+    if args.no_p2p {
+        config.p2p.enabled = false;
+    }
     init_tracing(config.log_format);
 
     let node = dchat_node::spawn(config).await?;
     println!("dchat-node listening on {} (SIWE domain {})", node.url(), node.domain());
+    if let Some(p2p) = node.p2p() {
+        println!("dchat-node peer id {}", p2p.peer_id());
+        for addr in p2p.addresses().await {
+            println!("dchat-node p2p address {addr}");
+        }
+    }
     let stop = node.shutdown_token();
     tokio::spawn(async move {
         shutdown_signal().await;

@@ -180,7 +180,7 @@ pub(crate) async fn submit(
     }
     let ing = ingest_verified(state, v, None, Origin::Client).await?;
     if ing.fresh || !ing.stored {
-        state.relay(&ing.verified.envelope).await;
+        state.relay(&ing.verified.room, &ing.verified.envelope).await;
     }
     Ok(ing)
 }

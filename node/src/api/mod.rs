@@ -55,6 +55,8 @@ pub struct Inner {
     pub address_limits: RateLimiter<Address>,
     /// Cancelled on shutdown.
     pub shutdown: CancellationToken,
+    /// The network, when enabled.
+    pub p2p: Option<crate::p2p::P2p>,
 }
 
 impl std::ops::Deref for AppState {
@@ -80,8 +82,18 @@ impl AppState {
         u64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or_default()
     }
 
-    /// Sends a newly accepted envelope to peers, with its signer's certificate.
-    pub async fn relay(&self, _envelope: &dchat_protocol::Envelope) {}
+    /// Sends a newly accepted envelope to peers on its room's shard, with its signer's
+    /// certificate. Best effort: peers that miss it get it from history sync.
+    pub async fn relay(&self, room: &dchat_protocol::RoomId, envelope: &dchat_protocol::Envelope) {
+        let Some(p2p) = &self.p2p else { return };
+        match crate::ingest::relay_of(self, envelope.clone()).await {
+            Ok(relay) => {
+                let topic = crate::p2p::shard_topic(room, self.config.p2p.shards);
+                p2p.publish(topic, prost::Message::encode_to_vec(&relay)).await;
+            }
+            Err(e) => tracing::warn!(target: "node::p2p", error = %e, "could not relay"),
+        }
+    }
 
     /// Takes a write token for `address`, or a 429.
     pub fn limit_address(&self, address: &Address) -> Result<(), ApiError> {

@@ -14,6 +14,7 @@ use tempfile::TempDir;
 /// A node and the directory it keeps its data in.
 pub(crate) struct TestNode {
     pub(crate) node: NodeHandle,
+    config: Config,
     _dir: TempDir,
 }
 
@@ -29,13 +30,54 @@ impl TestNode {
             data_dir: dir.path().join("node"),
             ..Config::default()
         };
+        config.p2p.listen = vec!["/ip4/127.0.0.1/tcp/0".into()];
+        config.p2p.sync_interval_secs = 1;
         tweak(&mut config);
-        let node = dchat_node::spawn(config).await.expect("node starts");
-        Self { node, _dir: dir }
+        let node = dchat_node::spawn(config.clone()).await.expect("node starts");
+        Self { node, config, _dir: dir }
+    }
+
+    /// A node whose network dials `peers` at start.
+    pub(crate) async fn joining(peers: &[&TestNode]) -> Self {
+        let mut bootstrap = Vec::new();
+        for p in peers {
+            bootstrap.extend(p.addresses().await);
+        }
+        Self::with(move |c| c.p2p.bootstrap = bootstrap).await
+    }
+
+    /// Network addresses, ending in `/p2p/<peer id>`.
+    pub(crate) async fn addresses(&self) -> Vec<String> {
+        self.p2p().addresses().await.iter().map(ToString::to_string).collect()
+    }
+
+    pub(crate) fn p2p(&self) -> &dchat_node::p2p::P2p {
+        self.node.p2p().expect("network enabled")
+    }
+
+    /// Stops the node cleanly, keeping its data.
+    pub(crate) async fn stop(self) -> Stopped {
+        let Self { node, config, _dir } = self;
+        node.shutdown().await;
+        Stopped { config, _dir }
     }
 
     pub(crate) fn client(&self) -> Client {
         Client::new(self.node.url())
+    }
+}
+
+/// A stopped node's data, ready to start again.
+pub(crate) struct Stopped {
+    config: Config,
+    _dir: TempDir,
+}
+
+impl Stopped {
+    /// Starts the node again on the same data (new HTTP port, same keys and network identity).
+    pub(crate) async fn start(self) -> TestNode {
+        let node = dchat_node::spawn(self.config.clone()).await.expect("node restarts");
+        TestNode { node, config: self.config, _dir: self._dir }
     }
 }
 

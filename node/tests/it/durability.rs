@@ -15,7 +15,7 @@ use crate::common::{User, all_ids};
 /// Starts `dchat-node` on a free port over `data_dir`; returns the child and its URL.
 fn start(data_dir: &std::path::Path) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_dchat-node"))
-        .args(["--http", "127.0.0.1:0", "--data-dir"])
+        .args(["--http", "127.0.0.1:0", "--listen", "/ip4/127.0.0.1/tcp/0", "--data-dir"])
         .arg(data_dir)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())

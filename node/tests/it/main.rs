@@ -5,4 +5,5 @@ mod common;
 mod durability;
 mod erc1271;
 mod messages;
+mod network;
 mod ws;

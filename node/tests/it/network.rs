@@ -1,0 +1,158 @@
+//! Several nodes on loopback: gossip, history sync after restart and partition.
+
+use std::{collections::HashSet, future::Future, time::Duration};
+
+use dchat_node::{
+    client::{Client, Incoming, seal_text},
+    store::RoomKind,
+};
+use dchat_protocol::RoomId;
+
+use crate::common::{TestNode, User, all_ids};
+
+/// Polls `check` until it holds, for at most `secs` seconds.
+async fn eventually<F, Fut>(secs: u64, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    while !check().await {
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn connected(nodes: &[&TestNode], peers: usize) {
+    for n in nodes {
+        eventually(15, "peers connect", || async { n.p2p().peers().await.len() >= peers }).await;
+    }
+}
+
+/// Ids of a room as `client` sees them, or empty while the room is unknown there.
+async fn ids_on(client: &Client, room: &RoomId) -> Vec<String> {
+    match client.history(room, None, None, Some(1)).await {
+        Ok(_) => all_ids(client, room).await,
+        Err(_) => Vec::new(),
+    }
+}
+
+#[tokio::test]
+async fn messages_reach_subscribers_on_every_node_in_the_same_order() {
+    let a = TestNode::start().await;
+    let b = TestNode::joining(&[&a]).await;
+    let c = TestNode::joining(&[&a, &b]).await;
+    connected(&[&a, &b, &c], 2).await;
+
+    let alice = User::sign_in(&a).await;
+    let bob = User::sign_in(&b).await;
+    let carol = User::sign_in(&c).await;
+    let room = alice.create_room("mesh", RoomKind::Group, &[bob.addr(), carol.addr()]).await.expect("room");
+    for user in [&bob, &carol] {
+        eventually(15, "room replicates", || async { user.client.rooms().await.is_ok_and(|r| r.len() == 1) }).await;
+    }
+
+    let users = [&alice, &bob, &carol];
+    let mut streams = Vec::new();
+    for u in users {
+        let mut s = u.client.stream(&[room.id]).await.expect("stream");
+        assert!(matches!(s.next().await.expect("frame"), Incoming::Control(_)), "subscribed");
+        streams.push(s);
+    }
+    let per_user = 10u64;
+    let mut sent = HashSet::new();
+    for i in 0..per_user {
+        for (n, u) in users.iter().enumerate() {
+            let env = seal_text(&room.id, &u.wallet, &u.device, 1 + i * 3 + n as u64, &format!("{n}:{i}"));
+            sent.insert(u.client.post_envelope(&room.id, &env).await.expect("post").1.id);
+        }
+    }
+    for s in &mut streams {
+        let mut got = HashSet::new();
+        while got.len() < sent.len() {
+            match tokio::time::timeout(Duration::from_secs(20), s.next()).await {
+                Ok(Ok(Incoming::Message(m))) => {
+                    got.insert(m.id);
+                }
+                Ok(Ok(Incoming::Control(_))) => {}
+                other => panic!("stream ended early after {} of {}: {other:?}", got.len(), sent.len()),
+            }
+        }
+        assert_eq!(got, sent, "every subscriber on every node got every message once");
+    }
+    let histories = [
+        ids_on(&alice.client, &room.id).await,
+        ids_on(&bob.client, &room.id).await,
+        ids_on(&carol.client, &room.id).await,
+    ];
+    assert_eq!(histories[0].len(), sent.len() + 1, "creation plus every message");
+    assert_eq!(histories[0], histories[1], "same order on A and B");
+    assert_eq!(histories[0], histories[2], "same order on A and C");
+}
+
+#[tokio::test]
+async fn restarted_node_catches_up_through_sync() {
+    let a = TestNode::start().await;
+    let b = TestNode::joining(&[&a]).await;
+    connected(&[&a, &b], 1).await;
+    let alice = User::sign_in(&a).await;
+    let room = alice.create_room("catch-up", RoomKind::Channel, &[]).await.expect("room");
+    let reader = b.client();
+    eventually(15, "room reaches B", || async { reader.history(&room.id, None, None, Some(1)).await.is_ok() }).await;
+
+    // B goes away; A keeps taking messages.
+    let b_down = b.stop().await;
+    for i in 0..30u64 {
+        let env = seal_text(&room.id, &alice.wallet, &alice.device, i + 1, &format!("while away {i}"));
+        alice.client.post_envelope(&room.id, &env).await.expect("post");
+    }
+    let b = b_down.start().await;
+    let expected = ids_on(&alice.client, &room.id).await;
+    assert_eq!(expected.len(), 31);
+    let reader = b.client();
+    eventually(30, "B catches up", || async { ids_on(&reader, &room.id).await == expected }).await;
+}
+
+#[tokio::test]
+async fn partitioned_nodes_converge_with_no_loss_and_no_duplicates() {
+    let a = TestNode::start().await;
+    let b = TestNode::joining(&[&a]).await;
+    connected(&[&a, &b], 1).await;
+    let alice = User::sign_in(&a).await;
+    let bob = User::sign_in(&b).await;
+    let room = alice.create_room("split", RoomKind::Group, &[bob.addr()]).await.expect("room");
+    eventually(15, "room reaches B", || async { bob.client.rooms().await.is_ok_and(|r| r.len() == 1) }).await;
+
+    // Cut the link both ways; both sides keep writing.
+    let (pa, pb) = (a.p2p().peer_id(), b.p2p().peer_id());
+    a.p2p().block(pb).await;
+    b.p2p().block(pa).await;
+    eventually(10, "link is down", || async { a.p2p().peers().await.is_empty() && b.p2p().peers().await.is_empty() })
+        .await;
+    let mut lamport = 1;
+    for i in 0..15 {
+        for u in [&alice, &bob] {
+            let env = seal_text(&room.id, &u.wallet, &u.device, lamport, &format!("split {i}"));
+            u.client.post_envelope(&room.id, &env).await.expect("post");
+            lamport += 1;
+        }
+    }
+    let (on_a, on_b) = (ids_on(&alice.client, &room.id).await, ids_on(&bob.client, &room.id).await);
+    assert_eq!((on_a.len(), on_b.len()), (16, 16), "each side holds only its own writes");
+
+    // Heal: both end with the union, in the same order, each message once.
+    a.p2p().unblock(pb).await;
+    b.p2p().unblock(pa).await;
+    for addr in a.p2p().addresses().await {
+        b.p2p().dial(addr).await;
+    }
+    eventually(30, "sides converge", || async {
+        let (x, y) = (ids_on(&alice.client, &room.id).await, ids_on(&bob.client, &room.id).await);
+        x.len() == 31 && x == y
+    })
+    .await;
+    let all = ids_on(&alice.client, &room.id).await;
+    let unique: HashSet<&String> = all.iter().collect();
+    assert_eq!(unique.len(), all.len(), "no duplicates");
+    assert!(on_a.iter().chain(&on_b).all(|id| all.contains(id)), "no loss");
+}
