@@ -178,7 +178,8 @@ fn p2p_parts(config: &Config) -> eyre::Result<Network> {
         .with_tcp(libp2p::tcp::Config::default(), libp2p::noise::Config::new, libp2p::yamux::Config::default)?
         .with_quic()
         .with_behaviour(|key| {
-            p2p::behaviour::Behaviour::new(key, max_transmit).map_err(Box::<dyn std::error::Error + Send + Sync>::from)
+            p2p::behaviour::Behaviour::new(key, max_transmit, config.p2p.shards)
+                .map_err(Box::<dyn std::error::Error + Send + Sync>::from)
         })?
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(120)))
         .build();

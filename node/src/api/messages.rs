@@ -42,11 +42,12 @@ pub struct MessageView {
     pub lamport: u64,
     /// Kind.
     pub kind: Kind,
-    /// The payload as text, for text messages that are valid UTF-8.
+    /// The payload as text, for text messages that are valid UTF-8. Other payloads are read
+    /// from the envelope's body.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
-    /// The payload, hex.
-    pub payload: String,
+    /// Payload size in bytes.
+    pub payload_len: usize,
     /// The signed envelope, for clients that verify it themselves.
     pub envelope: EnvelopeJson,
 }
@@ -67,7 +68,7 @@ impl MessageView {
             lamport: body.lamport,
             kind,
             text,
-            payload: to_hex(&body.payload),
+            payload_len: body.payload.len(),
             envelope: EnvelopeJson::from(envelope),
         }
     }

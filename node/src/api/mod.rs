@@ -122,6 +122,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .route("/.well-known/jwks.json", get(auth::jwks))
         .nest("/v1", v1)
         .fallback(|| async { ApiError::not_found("not_found", "no such endpoint") })
@@ -139,6 +140,28 @@ async fn readyz(State(state): State<AppState>) -> Response {
         ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", "store unavailable or shutting down")
             .into_response()
     }
+}
+
+/// Prometheus text exposition of the node's counters.
+async fn metrics(State(state): State<AppState>) -> Response {
+    let peers = match &state.p2p {
+        Some(p2p) => p2p.peers().await.len(),
+        None => 0,
+    };
+    let body = format!(
+        "# HELP dchat_ws_connections Open WebSocket connections.\n\
+         # TYPE dchat_ws_connections gauge\n\
+         dchat_ws_connections {}\n\
+         # HELP dchat_ws_dropped_slow_total WebSocket clients closed for not reading fast enough.\n\
+         # TYPE dchat_ws_dropped_slow_total counter\n\
+         dchat_ws_dropped_slow_total {}\n\
+         # HELP dchat_p2p_peers Connected network peers.\n\
+         # TYPE dchat_p2p_peers gauge\n\
+         dchat_p2p_peers {peers}\n",
+        state.hub.connections(),
+        state.hub.dropped_slow(),
+    );
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }
 
 /// Per-IP token bucket on every `/v1` request.

@@ -232,7 +232,7 @@ fn print_message(m: &MessageView) {
     let when = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(m.timestamp_ms) * 1_000_000)
         .map(dchat_protocol::siwe::format_time)
         .unwrap_or_default();
-    let text = m.text.clone().unwrap_or_else(|| format!("<{:?} {} bytes>", m.kind, m.payload.len() / 2 - 1));
+    let text = m.text.clone().unwrap_or_else(|| format!("<{:?} {} bytes>", m.kind, m.payload_len));
     println!("{when} {}: {text}", m.sender);
 }
 

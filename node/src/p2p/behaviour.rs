@@ -36,8 +36,9 @@ pub struct Behaviour {
 }
 
 impl Behaviour {
-    /// Builds the behaviour; `max_transmit` bounds one gossip message.
-    pub fn new(key: &Keypair, max_transmit: usize) -> Result<Self, String> {
+    /// Builds the behaviour; `max_transmit` bounds one gossip message, `shards` names the topics
+    /// scored.
+    pub fn new(key: &Keypair, max_transmit: usize, shards: u16) -> Result<Self, String> {
         let config = gossipsub::ConfigBuilder::default()
             .heartbeat_interval(Duration::from_millis(500))
             .validation_mode(gossipsub::ValidationMode::Strict)
@@ -57,7 +58,21 @@ impl Behaviour {
             accept_px_threshold: 10.0,
             opportunistic_graft_threshold: 20.0,
         };
-        gossipsub.with_peer_score(gossipsub::PeerScoreParams::default(), thresholds)?;
+        // Only invalid messages cost score: quiet rooms deliver little, and that is no fault.
+        let topic_params = gossipsub::TopicScoreParams {
+            topic_weight: 1.0,
+            invalid_message_deliveries_weight: -10.0,
+            invalid_message_deliveries_decay: 0.9,
+            mesh_message_deliveries_weight: 0.0,
+            mesh_failure_penalty_weight: 0.0,
+            ..gossipsub::TopicScoreParams::default()
+        };
+        let mut params = gossipsub::PeerScoreParams::default();
+        for shard in 0..shards.max(1) {
+            let topic = gossipsub::IdentTopic::new(format!("/dchat/1/shard/{shard}"));
+            params.topics.insert(topic.hash(), topic_params.clone());
+        }
+        gossipsub.with_peer_score(params, thresholds)?;
         let peer_id = key.public().to_peer_id();
         let mut kad = kad::Behaviour::new(peer_id, kad::store::MemoryStore::new(peer_id));
         kad.set_mode(Some(kad::Mode::Server));

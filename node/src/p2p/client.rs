@@ -51,6 +51,13 @@ pub enum Command {
         /// Answer.
         reply: oneshot::Sender<Vec<Multiaddr>>,
     },
+    /// A peer's gossip score, as this node sees it.
+    PeerScore {
+        /// Peer.
+        peer: PeerId,
+        /// Answer.
+        reply: oneshot::Sender<Option<f64>>,
+    },
     /// Dial an address.
     Dial(Multiaddr),
     /// Refuse and drop every connection with a peer (misbehaviour, or a partition in tests).
@@ -112,6 +119,15 @@ impl P2p {
             return Vec::new();
         }
         rx.await.unwrap_or_default()
+    }
+
+    /// A peer's gossip score: it falls when the peer forwards invalid messages.
+    pub async fn peer_score(&self, peer: PeerId) -> Option<f64> {
+        let (reply, rx) = oneshot::channel();
+        if !self.send(Command::PeerScore { peer, reply }).await {
+            return None;
+        }
+        rx.await.ok().flatten()
     }
 
     /// Dials an address.

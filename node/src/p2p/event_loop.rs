@@ -89,6 +89,9 @@ impl EventLoop {
                 let addrs = swarm.listeners().map(|a| a.clone().with(Protocol::P2p(me))).collect();
                 let _ = reply.send(addrs);
             }
+            Command::PeerScore { peer, reply } => {
+                let _ = reply.send(swarm.behaviour().gossipsub.peer_score(&peer));
+            }
             Command::Dial(addr) => {
                 if let Err(e) = swarm.dial(addr.clone()) {
                     tracing::warn!(target: "node::p2p", %addr, error = %e, "dial failed");

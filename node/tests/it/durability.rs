@@ -54,7 +54,11 @@ async fn acknowledged_messages_survive_kill_9() {
             }
         })
     };
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Kill once a good number of posts were acknowledged (bounded wait).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while acked.lock().expect("lock").len() < 25 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     child.kill().expect("SIGKILL");
     child.wait().expect("reaped");
     tokio::time::timeout(Duration::from_secs(30), writer).await.expect("writer stops").expect("writer");

@@ -2,6 +2,7 @@
 
 mod auth;
 mod common;
+mod crash;
 mod durability;
 mod erc1271;
 mod messages;

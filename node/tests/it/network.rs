@@ -156,3 +156,31 @@ async fn partitioned_nodes_converge_with_no_loss_and_no_duplicates() {
     assert_eq!(unique.len(), all.len(), "no duplicates");
     assert!(on_a.iter().chain(&on_b).all(|id| all.contains(id)), "no loss");
 }
+
+#[tokio::test]
+async fn invalid_gossip_is_rejected_and_scores_the_sender_down() {
+    let a = TestNode::start().await;
+    let b = TestNode::joining(&[&a]).await;
+    connected(&[&a, &b], 1).await;
+    let alice = User::sign_in(&a).await;
+    let room = alice.create_room("r", RoomKind::Channel, &[]).await.expect("room");
+    let reader = b.client();
+    eventually(15, "room reaches B", || async { reader.history(&room.id, None, None, Some(1)).await.is_ok() }).await;
+    let before = ids_on(&reader, &room.id).await;
+
+    // A (as a faulty or hostile node would) publishes a forged envelope and plain garbage.
+    let topic = dchat_node::p2p::shard_topic(&room.id, 64);
+    let mut forged = seal_text(&room.id, &alice.wallet, &alice.device, 5, "forged");
+    forged.signature[0] ^= 1;
+    let relay = dchat_protocol::wire::Relay { envelope: Some(forged), certificate: None };
+    let pa = a.p2p().peer_id();
+    for i in 0..20u8 {
+        a.p2p().publish(topic.clone(), prost::Message::encode_to_vec(&relay).into_iter().chain([i]).collect()).await;
+        a.p2p().publish(topic.clone(), vec![0xff, i, 1, 2, 3]).await;
+    }
+    eventually(15, "A's score on B drops below zero", || async {
+        b.p2p().peer_score(pa).await.is_some_and(|s| s < 0.0)
+    })
+    .await;
+    assert_eq!(ids_on(&reader, &room.id).await, before, "nothing invalid was stored");
+}
