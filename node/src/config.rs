@@ -16,6 +16,9 @@ pub struct Config {
     pub http: SocketAddr,
     /// Directory for the database and the node key.
     pub data_dir: PathBuf,
+    /// PostgreSQL URL (`postgres://...`); when unset the node keeps an SQLite file in
+    /// `data_dir`. Give it through `DCHAT_DATABASE_URL` when it holds a password.
+    pub database_url: Option<String>,
     /// SIWE domain (RFC 3986 authority) this node binds sign-ins to. Defaults to
     /// `localhost:<port>`.
     pub domain: Option<String>,
@@ -127,6 +130,7 @@ impl Default for Config {
         Self {
             http: SocketAddr::from(([127, 0, 0, 1], 8480)),
             data_dir: PathBuf::from(".dchat/node"),
+            database_url: None,
             domain: None,
             public_url: None,
             chain_ids: vec![1, 31337],

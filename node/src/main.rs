@@ -20,6 +20,9 @@ struct Args {
     /// Directory for the database and node key.
     #[arg(long, env = "DCHAT_DATA_DIR")]
     data_dir: Option<PathBuf>,
+    /// PostgreSQL URL for the store (default: an SQLite file in the data directory).
+    #[arg(long, env = "DCHAT_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
     /// SIWE domain this node binds sign-ins to (default localhost:<port>).
     #[arg(long, env = "DCHAT_DOMAIN")]
     domain: Option<String>,
@@ -59,6 +62,9 @@ async fn main() -> eyre::Result<()> {
     if let Some(v) = args.data_dir {
         config.data_dir = v;
     }
+    if args.database_url.is_some() {
+        config.database_url = args.database_url;
+    }
     if args.domain.is_some() {
         config.domain = args.domain;
     }
@@ -86,11 +92,11 @@ async fn main() -> eyre::Result<()> {
     init_tracing(config.log_format);
 
     let node = dchat_node::spawn(config).await?;
-    println!("dchat-node listening on {} (SIWE domain {})", node.url(), node.domain());
+    announce(&format!("dchat-node listening on {} (SIWE domain {})", node.url(), node.domain()));
     if let Some(p2p) = node.p2p() {
-        println!("dchat-node peer id {}", p2p.peer_id());
+        announce(&format!("dchat-node peer id {}", p2p.peer_id()));
         for addr in p2p.addresses().await {
-            println!("dchat-node p2p address {addr}");
+            announce(&format!("dchat-node p2p address {addr}"));
         }
     }
     let stop = node.shutdown_token();
@@ -101,6 +107,14 @@ async fn main() -> eyre::Result<()> {
     });
     node.wait().await;
     Ok(())
+}
+
+/// Prints a start-up line on stdout. A closed stdout (the reader went away) must not stop the
+/// node, so write errors are ignored.
+fn announce(line: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}").and_then(|()| out.flush());
 }
 
 fn init_tracing(format: LogFormat) {

@@ -2,13 +2,10 @@
 //! migrations from `node/migrations`. A write is acknowledged only after its transaction
 //! commits, so anything a client got a 2xx for survives a crash of the process.
 
-use std::{path::Path, str::FromStr, time::Duration};
+use std::{path::Path, str::FromStr};
 
 use dchat_protocol::{Address, B256, Delegation, RoomId, envelope::Verified, room::Creation, wire::Certificate};
-use sqlx::{
-    Row,
-    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous},
-};
+use sqlx::{Any, Pool, Row, any::AnyRow, pool::PoolOptions};
 
 /// Outcome of consuming a nonce.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,10 +109,21 @@ pub struct PageQuery {
     pub limit: u32,
 }
 
-/// The node's database.
+/// Which database a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded SQLite file in the data directory (the default).
+    Sqlite,
+    /// A PostgreSQL server.
+    Postgres,
+}
+
+/// The node's database: the same queries on SQLite or PostgreSQL (written in the SQL both
+/// accept, with `$n` parameters), each with its own migrations.
 #[derive(Debug, Clone)]
 pub struct Store {
-    pool: SqlitePool,
+    pool: Pool<Any>,
+    backend: Backend,
 }
 
 fn addr_bytes(a: &Address) -> &[u8] {
@@ -127,19 +135,52 @@ fn to_i64(v: u64) -> Result<i64, sqlx::Error> {
 }
 
 impl Store {
-    /// Opens (creating if needed) `data_dir/dchat.db` and runs pending migrations.
-    pub async fn open(data_dir: &Path) -> Result<Self, sqlx::Error> {
-        std::fs::create_dir_all(data_dir).map_err(sqlx::Error::Io)?;
-        let opts = SqliteConnectOptions::new()
-            .filename(data_dir.join("dchat.db"))
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(5));
-        let pool = SqlitePoolOptions::new().max_connections(8).connect_with(opts).await?;
-        sqlx::migrate!("./migrations").run(&pool).await.map_err(|e| sqlx::Error::Migrate(Box::new(e)))?;
-        Ok(Self { pool })
+    /// Opens the database and runs pending migrations: PostgreSQL at `database_url` when given,
+    /// otherwise SQLite at `data_dir/dchat.db` (WAL, `synchronous = FULL`, foreign keys on).
+    pub async fn open(data_dir: &Path, database_url: Option<&str>) -> Result<Self, sqlx::Error> {
+        sqlx::any::install_default_drivers();
+        let (url, backend) = match database_url {
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                (url.to_string(), Backend::Postgres)
+            }
+            Some(other) => {
+                return Err(sqlx::Error::Configuration(
+                    format!("database_url {other:?} must be a postgres:// URL (leave it unset for SQLite)").into(),
+                ));
+            }
+            None => {
+                std::fs::create_dir_all(data_dir).map_err(sqlx::Error::Io)?;
+                (format!("sqlite://{}?mode=rwc", data_dir.join("dchat.db").display()), Backend::Sqlite)
+            }
+        };
+        let pool = PoolOptions::<Any>::new()
+            .max_connections(8)
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    if conn.backend_name() == "SQLite" {
+                        sqlx::raw_sql(
+                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
+                        )
+                        .execute(&mut *conn)
+                        .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&url)
+            .await?;
+        let migrated = match backend {
+            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await,
+            Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await,
+        };
+        migrated.map_err(|e| sqlx::Error::Migrate(Box::new(e)))?;
+        Ok(Self { pool, backend })
+    }
+
+    /// Which database this is.
+    pub fn backend(&self) -> Backend {
+        self.backend
     }
 
     /// Closes the pool, flushing the WAL.
@@ -154,7 +195,7 @@ impl Store {
 
     /// Records a nonce this node issued.
     pub async fn insert_nonce(&self, nonce: &str, now: i64, ttl: i64) -> Result<(), sqlx::Error> {
-        sqlx::query("INSERT INTO nonces (nonce, issued_at, expires_at) VALUES (?, ?, ?)")
+        sqlx::query("INSERT INTO nonces (nonce, issued_at, expires_at) VALUES ($1, $2, $3)")
             .bind(nonce)
             .bind(now)
             .bind(now + ttl)
@@ -165,17 +206,18 @@ impl Store {
 
     /// Consumes a nonce atomically: exactly one caller ever gets [`NonceCheck::Consumed`].
     pub async fn consume_nonce(&self, nonce: &str, now: i64) -> Result<NonceCheck, sqlx::Error> {
-        let done = sqlx::query("UPDATE nonces SET used_at = ? WHERE nonce = ? AND used_at IS NULL AND expires_at > ?")
-            .bind(now)
-            .bind(nonce)
-            .bind(now)
-            .execute(&self.pool)
-            .await?;
+        let done =
+            sqlx::query("UPDATE nonces SET used_at = $1 WHERE nonce = $2 AND used_at IS NULL AND expires_at > $3")
+                .bind(now)
+                .bind(nonce)
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
         if done.rows_affected() == 1 {
             return Ok(NonceCheck::Consumed);
         }
         let row =
-            sqlx::query("SELECT used_at FROM nonces WHERE nonce = ?").bind(nonce).fetch_optional(&self.pool).await?;
+            sqlx::query("SELECT used_at FROM nonces WHERE nonce = $1").bind(nonce).fetch_optional(&self.pool).await?;
         Ok(match row {
             None => NonceCheck::Unknown,
             Some(r) if r.try_get::<Option<i64>, _>("used_at")?.is_some() => NonceCheck::Used,
@@ -185,7 +227,7 @@ impl Store {
 
     /// Drops nonces expired for longer than `grace` seconds; returns how many.
     pub async fn prune_nonces(&self, now: i64, grace: i64) -> Result<u64, sqlx::Error> {
-        let r = sqlx::query("DELETE FROM nonces WHERE expires_at < ?").bind(now - grace).execute(&self.pool).await?;
+        let r = sqlx::query("DELETE FROM nonces WHERE expires_at < $1").bind(now - grace).execute(&self.pool).await?;
         Ok(r.rows_affected())
     }
 
@@ -194,7 +236,7 @@ impl Store {
     pub async fn put_delegation(&self, d: &Delegation, now: i64) -> Result<bool, sqlx::Error> {
         let r = sqlx::query(
             "INSERT INTO delegations (device_key, wallet, box_key, not_before, expires_at, message, signature, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
              ON CONFLICT (device_key) DO UPDATE SET
                 box_key = excluded.box_key, not_before = excluded.not_before, expires_at = excluded.expires_at,
                 message = excluded.message, signature = excluded.signature, revoked_at = NULL
@@ -214,7 +256,7 @@ impl Store {
             return Ok(true);
         }
         // Another wallet owns the key (a lost race with the caller's check).
-        let owner: Option<Vec<u8>> = sqlx::query_scalar("SELECT wallet FROM delegations WHERE device_key = ?")
+        let owner: Option<Vec<u8>> = sqlx::query_scalar("SELECT wallet FROM delegations WHERE device_key = $1")
             .bind(d.device_key.as_slice())
             .fetch_optional(&self.pool)
             .await?;
@@ -224,7 +266,7 @@ impl Store {
     /// The live delegation of a device key: wallet, not-before, expiry.
     pub async fn delegation(&self, device_key: &[u8; 32]) -> Result<Option<(Address, i64, i64)>, sqlx::Error> {
         let row = sqlx::query(
-            "SELECT wallet, not_before, expires_at FROM delegations WHERE device_key = ? AND revoked_at IS NULL",
+            "SELECT wallet, not_before, expires_at FROM delegations WHERE device_key = $1 AND revoked_at IS NULL",
         )
         .bind(device_key.as_slice())
         .fetch_optional(&self.pool)
@@ -238,7 +280,7 @@ impl Store {
 
     /// A room by id.
     pub async fn room(&self, id: &RoomId) -> Result<Option<Room>, sqlx::Error> {
-        let row = sqlx::query("SELECT id, kind, name, owner, created_at, max_lamport FROM rooms WHERE id = ?")
+        let row = sqlx::query("SELECT id, kind, name, owner, created_at, max_lamport FROM rooms WHERE id = $1")
             .bind(id.as_bytes().as_slice())
             .fetch_optional(&self.pool)
             .await?;
@@ -247,7 +289,7 @@ impl Store {
 
     /// A member's role, if a member.
     pub async fn role(&self, room: &RoomId, address: &Address) -> Result<Option<String>, sqlx::Error> {
-        sqlx::query_scalar("SELECT role FROM members WHERE room = ? AND address = ?")
+        sqlx::query_scalar("SELECT role FROM members WHERE room = $1 AND address = $2")
             .bind(room.as_bytes().as_slice())
             .bind(addr_bytes(address))
             .fetch_optional(&self.pool)
@@ -258,7 +300,7 @@ impl Store {
     pub async fn rooms_of(&self, address: &Address) -> Result<Vec<(Room, String)>, sqlx::Error> {
         let rows = sqlx::query(
             "SELECT r.id, r.kind, r.name, r.owner, r.created_at, r.max_lamport, m.role
-             FROM members m JOIN rooms r ON r.id = m.room WHERE m.address = ? ORDER BY r.created_at, r.id",
+             FROM members m JOIN rooms r ON r.id = m.room WHERE m.address = $1 ORDER BY r.created_at, r.id",
         )
         .bind(addr_bytes(address))
         .fetch_all(&self.pool)
@@ -279,14 +321,14 @@ impl Store {
         let room = m.room.as_bytes().as_slice();
         let created_at = to_i64(m.body.timestamp_ms / 1000)?;
         let add_member =
-            "INSERT INTO members (room, address, role, joined_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING";
+            "INSERT INTO members (room, address, role, joined_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING";
         if let Effect::Create(c) = effect {
             let kind = match c.kind {
                 dchat_protocol::room::RoomKind::Channel => RoomKind::Channel,
                 _ => RoomKind::Group,
             };
             let r = sqlx::query(
-                "INSERT INTO rooms (id, kind, name, owner, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                "INSERT INTO rooms (id, kind, name, owner, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
             )
             .bind(room)
             .bind(kind.as_str())
@@ -317,7 +359,7 @@ impl Store {
         let lamport = to_i64(m.body.lamport)?;
         let r = sqlx::query(
             "INSERT INTO messages (id, room, sender, device_key, lamport, timestamp_ms, kind, envelope, received_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING",
         )
         .bind(m.id.as_slice())
         .bind(room)
@@ -343,13 +385,14 @@ impl Store {
                 .await?;
         }
         let fp: Vec<u8> =
-            sqlx::query_scalar("SELECT fingerprint FROM rooms WHERE id = ?").bind(room).fetch_one(&mut *tx).await?;
+            sqlx::query_scalar("SELECT fingerprint FROM rooms WHERE id = $1").bind(room).fetch_one(&mut *tx).await?;
         let mut fingerprint = [0u8; 32];
         for (i, b) in fingerprint.iter_mut().enumerate() {
             *b = fp.get(i).copied().unwrap_or(0) ^ m.id[i];
         }
         sqlx::query(
-            "UPDATE rooms SET max_lamport = MAX(max_lamport, ?), msg_count = msg_count + 1, fingerprint = ? WHERE id = ?",
+            "UPDATE rooms SET max_lamport = CASE WHEN max_lamport < $1 THEN $1 ELSE max_lamport END,
+                msg_count = msg_count + 1, fingerprint = $2 WHERE id = $3",
         )
         .bind(lamport)
         .bind(fingerprint.as_slice())
@@ -362,7 +405,7 @@ impl Store {
 
     /// The delegation certificate of a device key, to send along with its envelopes.
     pub async fn certificate(&self, device_key: &[u8]) -> Result<Option<Certificate>, sqlx::Error> {
-        let row = sqlx::query("SELECT message, signature FROM delegations WHERE device_key = ?")
+        let row = sqlx::query("SELECT message, signature FROM delegations WHERE device_key = $1")
             .bind(device_key)
             .fetch_optional(&self.pool)
             .await?;
@@ -392,7 +435,7 @@ impl Store {
     pub async fn ids(&self, room: &RoomId, after: Option<B256>, limit: u32) -> Result<Option<Vec<B256>>, sqlx::Error> {
         let rows = match after {
             None => {
-                sqlx::query("SELECT id FROM messages WHERE room = ? ORDER BY lamport, timestamp_ms, id LIMIT ?")
+                sqlx::query("SELECT id FROM messages WHERE room = $1 ORDER BY lamport, timestamp_ms, id LIMIT $2")
                     .bind(room.as_bytes().as_slice())
                     .bind(i64::from(limit))
                     .fetch_all(&self.pool)
@@ -401,8 +444,8 @@ impl Store {
             Some(after) => {
                 let Some((l, t, id)) = self.order_key(room, &after).await? else { return Ok(None) };
                 sqlx::query(
-                    "SELECT id FROM messages WHERE room = ? AND (lamport, timestamp_ms, id) > (?, ?, ?)
-                     ORDER BY lamport, timestamp_ms, id LIMIT ?",
+                    "SELECT id FROM messages WHERE room = $1 AND (lamport, timestamp_ms, id) > ($2, $3, $4)
+                     ORDER BY lamport, timestamp_ms, id LIMIT $5",
                 )
                 .bind(room.as_bytes().as_slice())
                 .bind(l)
@@ -414,7 +457,7 @@ impl Store {
             }
         };
         rows.iter()
-            .map(|r| r.try_get::<Vec<u8>, _>("id").map(|id| B256::from_slice(&id)))
+            .map(|r| r.try_get::<Vec<u8>, _>("id").map(|id| B256::from_slice(id.as_slice())))
             .collect::<Result<_, _>>()
             .map(Some)
     }
@@ -423,7 +466,7 @@ impl Store {
     pub async fn envelopes(&self, ids: &[B256]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, sqlx::Error> {
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
-            let row = sqlx::query("SELECT envelope, device_key FROM messages WHERE id = ?")
+            let row = sqlx::query("SELECT envelope, device_key FROM messages WHERE id = $1")
                 .bind(id.as_slice())
                 .fetch_optional(&self.pool)
                 .await?;
@@ -436,7 +479,7 @@ impl Store {
 
     /// Whether a message is stored.
     pub async fn has_message(&self, id: &B256) -> Result<bool, sqlx::Error> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE id = ?")
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE id = $1")
             .bind(id.as_slice())
             .fetch_one(&self.pool)
             .await?;
@@ -445,7 +488,7 @@ impl Store {
 
     /// The ordering key of a message in a room, to resolve a cursor.
     async fn order_key(&self, room: &RoomId, id: &B256) -> Result<Option<(i64, i64, Vec<u8>)>, sqlx::Error> {
-        let row = sqlx::query("SELECT lamport, timestamp_ms, id FROM messages WHERE room = ? AND id = ?")
+        let row = sqlx::query("SELECT lamport, timestamp_ms, id FROM messages WHERE room = $1 AND id = $2")
             .bind(room.as_bytes().as_slice())
             .bind(id.as_slice())
             .fetch_optional(&self.pool)
@@ -468,18 +511,20 @@ impl Store {
         }
         // Forward from `after`; otherwise backward from `before` (or from the newest).
         let forward = q.after.is_some();
-        let mut sql = String::from("SELECT id, envelope FROM messages WHERE room = ?");
+        let mut sql = String::from("SELECT id, envelope FROM messages WHERE room = $1");
+        let mut n = 1;
+        let mut next = || {
+            n += 1;
+            format!("${n}")
+        };
         if lower.is_some() {
-            sql.push_str(" AND (lamport, timestamp_ms, id) > (?, ?, ?)");
+            sql.push_str(&format!(" AND (lamport, timestamp_ms, id) > ({}, {}, {})", next(), next(), next()));
         }
         if upper.is_some() {
-            sql.push_str(" AND (lamport, timestamp_ms, id) < (?, ?, ?)");
+            sql.push_str(&format!(" AND (lamport, timestamp_ms, id) < ({}, {}, {})", next(), next(), next()));
         }
-        sql.push_str(if forward {
-            " ORDER BY lamport, timestamp_ms, id LIMIT ?"
-        } else {
-            " ORDER BY lamport DESC, timestamp_ms DESC, id DESC LIMIT ?"
-        });
+        let order = if forward { "lamport, timestamp_ms, id" } else { "lamport DESC, timestamp_ms DESC, id DESC" };
+        sql.push_str(&format!(" ORDER BY {order} LIMIT {}", next()));
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(room.as_bytes().as_slice());
         for (l, t, id) in lower.into_iter().chain(upper) {
             query = query.bind(l).bind(t).bind(id);
@@ -501,7 +546,7 @@ impl Store {
     }
 }
 
-fn room_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<Room, sqlx::Error> {
+fn room_from_row(r: &AnyRow) -> Result<Room, sqlx::Error> {
     let id: Vec<u8> = r.try_get("id")?;
     let kind: String = r.try_get("kind")?;
     let owner: Vec<u8> = r.try_get("owner")?;
