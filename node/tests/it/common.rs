@@ -32,6 +32,7 @@ impl TestNode {
         };
         config.p2p.listen = vec!["/ip4/127.0.0.1/tcp/0".into()];
         config.p2p.sync_interval_secs = 1;
+        config.database_url = test_database().await;
         tweak(&mut config);
         let node = dchat_node::spawn(config.clone()).await.expect("node starts");
         Self { node, config, _dir: dir }
@@ -65,6 +66,26 @@ impl TestNode {
     pub(crate) fn client(&self) -> Client {
         Client::new(self.node.url())
     }
+}
+
+/// With `DCHAT_TEST_STORE=postgres`, a fresh PostgreSQL database for one node (on
+/// `DCHAT_TEST_PG_URL`); otherwise `None` and the node uses SQLite in its data directory.
+pub(crate) async fn test_database() -> Option<String> {
+    use sqlx::Connection;
+    if std::env::var("DCHAT_TEST_STORE").as_deref() != Ok("postgres") {
+        return None;
+    }
+    let base =
+        std::env::var("DCHAT_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let name = format!("dchat_t_{}", hex::encode(rand::random::<[u8; 8]>()));
+    let mut conn = sqlx::PgConnection::connect(&base).await.expect("connect to the test PostgreSQL");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await
+        .expect("create database");
+    let mut url = url::Url::parse(&base).expect("DCHAT_TEST_PG_URL is a URL");
+    url.set_path(&name);
+    Some(url.to_string())
 }
 
 /// A stopped node's data, ready to start again.

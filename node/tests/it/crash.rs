@@ -22,8 +22,11 @@ struct Proc {
 }
 
 impl Proc {
-    fn start(data_dir: &Path, bootstrap: &[&str]) -> Self {
+    fn start(data_dir: &Path, database: Option<&str>, bootstrap: &[&str]) -> Self {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_dchat-node"));
+        if let Some(url) = database {
+            cmd.env("DCHAT_DATABASE_URL", url);
+        }
         cmd.args(["--http", "127.0.0.1:0", "--listen", "/ip4/127.0.0.1/tcp/0", "--data-dir"])
             .arg(data_dir)
             .env("RUST_LOG", "warn")
@@ -95,9 +98,14 @@ fn writer(
 async fn killed_node_restarts_and_every_acknowledged_message_is_everywhere() {
     let root = tempfile::tempdir().expect("tempdir");
     let [da, db, dc] = dirs(root.path());
-    let a = Proc::start(&da, &[]);
-    let b = Proc::start(&db, &[&a.p2p]);
-    let mut c = Proc::start(&dc, &[&a.p2p, &b.p2p]);
+    let dbs = [
+        crate::common::test_database().await,
+        crate::common::test_database().await,
+        crate::common::test_database().await,
+    ];
+    let a = Proc::start(&da, dbs[0].as_deref(), &[]);
+    let b = Proc::start(&db, dbs[1].as_deref(), &[&a.p2p]);
+    let mut c = Proc::start(&dc, dbs[2].as_deref(), &[&a.p2p, &b.p2p]);
 
     let alice = User::sign_in_url(&a.url).await;
     let bob = User::sign_in_url(&b.url).await;
@@ -127,7 +135,7 @@ async fn killed_node_restarts_and_every_acknowledged_message_is_everywhere() {
     }
     assert!(acked.len() > 30, "the writers got going ({} acks)", acked.len());
 
-    let c = Proc::start(&dc, &[&a.p2p, &b.p2p]);
+    let c = Proc::start(&dc, dbs[2].as_deref(), &[&a.p2p, &b.p2p]);
     // Each node verifies only its own tokens; C kept its key across the crash.
     let carol_at_c = dchat_node::client::Client::new(c.url.clone()).with_token(carol.client.token().expect("token"));
     let clients = [alice.client.clone(), bob.client.clone(), carol_at_c];

@@ -13,8 +13,12 @@ use dchat_protocol::RoomId;
 use crate::common::{User, all_ids};
 
 /// Starts `dchat-node` on a free port over `data_dir`; returns the child and its URL.
-fn start(data_dir: &std::path::Path) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_dchat-node"))
+fn start(data_dir: &std::path::Path, database: Option<&str>) -> (Child, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dchat-node"));
+    if let Some(url) = database {
+        cmd.env("DCHAT_DATABASE_URL", url);
+    }
+    let mut child = cmd
         .args(["--http", "127.0.0.1:0", "--listen", "/ip4/127.0.0.1/tcp/0", "--data-dir"])
         .arg(data_dir)
         .env("RUST_LOG", "warn")
@@ -33,7 +37,8 @@ fn start(data_dir: &std::path::Path) -> (Child, String) {
 async fn acknowledged_messages_survive_kill_9() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("node");
-    let (mut child, url) = start(&data);
+    let database = crate::common::test_database().await;
+    let (mut child, url) = start(&data, database.as_deref());
     let alice = User::sign_in_url(&url).await;
     let room = alice.create_room("durable", RoomKind::Group, &[]).await.expect("room");
 
@@ -66,7 +71,7 @@ async fn acknowledged_messages_survive_kill_9() {
     assert!(acked.len() > 10, "the writer got going before the kill ({} acks)", acked.len());
 
     // Restart on the same data: the node key persisted, so Alice's token still verifies.
-    let (mut child, url) = start(&data);
+    let (mut child, url) = start(&data, database.as_deref());
     let client = dchat_node::client::Client::new(url).with_token(alice.client.token().expect("token"));
     let stored = all_ids(&client, &room.id).await;
     let unique: std::collections::HashSet<&String> = stored.iter().collect();
