@@ -3,7 +3,7 @@
 //! store atomically with its effect on the room, then fan out to live subscribers.
 
 use dchat_protocol::{
-    Delegation, Envelope, Kind,
+    Delegation, DelegationError, Envelope, Kind, SiweError, SiweMessage,
     envelope::Verified,
     room::CreateRoom,
     wire::{Certificate, Relay},
@@ -75,6 +75,8 @@ pub async fn ingest_verified(
     let effect_create;
     let effect = match v.kind {
         Kind::CreateRoom => {
+            // A room's first message: its lamport clock starts the room's.
+            limits.envelope.check_lamport(v.body.lamport, 0)?;
             effect_create = CreateRoom::check(&v).map_err(|e| ApiError::bad_request(e.code(), e.to_string()))?;
             if let Some(existing) = state.store.room(&v.room).await? {
                 // Only the creator can make this id; a second, different creation changes nothing.
@@ -93,6 +95,7 @@ pub async fn ingest_verified(
             if room.kind != RoomKind::Channel && state.store.role(&v.room, &v.sender).await?.is_none() {
                 return Err(ApiError::forbidden("invite_required", "this room is private; ask a member to invite you"));
             }
+            limits.envelope.check_lamport(v.body.lamport, room.max_lamport)?;
             Effect::Join(v.sender)
         }
         kind if kind.is_control() => {
@@ -131,12 +134,34 @@ async fn accept_certificate(state: &AppState, v: &Verified, cert: &Certificate) 
     let at = time::OffsetDateTime::from_unix_timestamp(i64::try_from(v.body.timestamp_ms / 1000).unwrap_or(0))
         .map_err(|_| ApiError::bad_request("envelope_malformed", "timestamp out of range"))?;
     let skew = time::Duration::seconds(state.config.auth.clock_skew_secs);
-    let d = Delegation::verify(&cert.message, &cert.signature, at, skew)?;
+    let d = match Delegation::verify(&cert.message, &cert.signature, at, skew) {
+        Ok(d) => d,
+        // A contract wallet's certificate needs the chain; without it this node cannot tell.
+        Err(DelegationError::Siwe(SiweError::SignatureInvalid { .. })) => {
+            let msg = SiweMessage::parse(&cert.message)?;
+            let valid = match &state.config.rpc_url {
+                Some(rpc) => crate::chain::erc1271_valid(rpc, &msg, &cert.signature).await.unwrap_or(false),
+                None => false,
+            };
+            if !valid {
+                return Err(ApiError::forbidden(
+                    "delegation_unverifiable",
+                    "the certificate is not signed by the wallet's key and no chain confirms it",
+                ));
+            }
+            Delegation::from_verified(&msg, &cert.signature)?.ok_or(DelegationError::NoDeviceKey)?
+        }
+        Err(e) => return Err(e.into()),
+    };
     if d.wallet != v.sender || d.device_key != v.device_key {
-        return Err(ApiError::forbidden("device_not_delegated", "the certificate delegates another key or wallet"));
+        return Err(ApiError::forbidden("certificate_mismatch", "the certificate delegates another key or wallet"));
     }
     if !state.store.put_delegation(&d, state.now()).await? {
-        return Err(ApiError::forbidden("device_not_delegated", "the signing device key belongs to another wallet"));
+        return Err(ApiError::new(
+            axum::http::StatusCode::CONFLICT,
+            "device_key_taken",
+            "the signing device key belongs to another wallet",
+        ));
     }
     Ok(())
 }
@@ -144,13 +169,14 @@ async fn accept_certificate(state: &AppState, v: &Verified, cert: &Certificate) 
 /// The device key must be delegated by the sender, and the delegation must cover the
 /// message's timestamp (and, for clients, now).
 async fn check_delegation(state: &AppState, v: &Verified, now_ms: u64, origin: Origin) -> Result<(), ApiError> {
-    let Some((wallet, not_before, expires_at)) = state.store.delegation(&v.device_key).await? else {
+    let delegations = state.store.delegations(&v.device_key).await?;
+    let Some((wallet, _, _)) = delegations.first() else {
         return Err(ApiError::forbidden(
             "device_not_delegated",
             "the signing device key is not delegated by any wallet; sign in with it listed in the SIWE resources",
         ));
     };
-    if wallet != v.sender {
+    if *wallet != v.sender {
         return Err(ApiError::forbidden(
             "device_not_delegated",
             "the signing device key is delegated by another wallet",
@@ -159,9 +185,13 @@ async fn check_delegation(state: &AppState, v: &Verified, now_ms: u64, origin: O
     let skew = state.config.auth.clock_skew_secs;
     let now = i64::try_from(now_ms / 1000).unwrap_or(i64::MAX);
     let at = i64::try_from(v.body.timestamp_ms / 1000).unwrap_or(i64::MAX);
-    let covers = |t: i64| t + skew >= not_before && t - skew < expires_at;
-    let live_now = origin == Origin::Peer || now - skew < expires_at;
-    if !live_now || !covers(at) {
+    // Any of the device's delegations may cover the message; clients also need one live now.
+    let valid = delegations.iter().any(|(_, not_before, expires_at)| {
+        let covers_at = at + skew >= *not_before && at - skew < *expires_at;
+        let live_now = origin == Origin::Peer || now - skew < *expires_at;
+        covers_at && live_now
+    });
+    if !valid {
         return Err(ApiError::forbidden("delegation_expired", "the device key's delegation is not valid at this time"));
     }
     Ok(())
@@ -169,15 +199,30 @@ async fn check_delegation(state: &AppState, v: &Verified, now_ms: u64, origin: O
 
 /// An envelope with its signer's certificate, ready to send to peers.
 pub async fn relay_of(state: &AppState, envelope: Envelope) -> Result<Relay, sqlx::Error> {
-    let certificate = state.store.certificate(&envelope.signer).await?;
+    let at = dchat_protocol::Body::decode(envelope.body.as_slice())
+        .map(|b| i64::try_from(b.timestamp_ms / 1000).unwrap_or(i64::MAX))
+        .map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+    let certificate = state.store.certificate(&envelope.signer, at).await?;
     Ok(Relay { envelope: Some(envelope), certificate })
 }
 
 /// Whether a refusal means the sender misbehaved (as opposed to this node lacking context,
 /// such as a room or membership it has not synced yet).
 pub fn is_misbehaviour(err: &ApiError) -> bool {
+    // Clock differences, keys taken on one node and not another, and certificates this node
+    // cannot check are not the sender's fault either.
     !matches!(
         err.code,
-        "room_not_found" | "not_a_member" | "invite_required" | "room_exists" | "internal" | "envelope_lamport_jump"
+        "room_not_found"
+            | "not_a_member"
+            | "invite_required"
+            | "room_exists"
+            | "internal"
+            | "envelope_lamport_jump"
+            | "envelope_clock_skew"
+            | "delegation_expired"
+            | "device_key_taken"
+            | "delegation_unverifiable"
+            | "chain_unavailable"
     ) && err.status.is_client_error()
 }

@@ -9,9 +9,11 @@ CREATE TABLE nonces (
 );
 CREATE INDEX nonces_expiry ON nonces (expires_at);
 
--- Device keys wallets delegated through signed SIWE messages.
+-- Device keys wallets delegated through signed SIWE messages. A device may hold several
+-- delegations over time (each sign-in makes one); all of one device belong to one wallet, and
+-- each stays, so messages signed under an older one can still be checked and relayed.
 CREATE TABLE delegations (
-    device_key  BYTEA PRIMARY KEY,
+    device_key  BYTEA NOT NULL,
     wallet      BYTEA NOT NULL,
     box_key     BYTEA,
     not_before  BIGINT NOT NULL,
@@ -19,7 +21,8 @@ CREATE TABLE delegations (
     message     TEXT NOT NULL,
     signature   BYTEA NOT NULL,
     revoked_at  BIGINT,
-    created_at  BIGINT NOT NULL
+    created_at  BIGINT NOT NULL,
+    PRIMARY KEY (device_key, not_before, expires_at)
 );
 CREATE INDEX delegations_wallet ON delegations (wallet);
 

@@ -7,9 +7,11 @@ CREATE TABLE nonces (
 );
 CREATE INDEX nonces_expiry ON nonces (expires_at);
 
--- Device keys wallets delegated through signed SIWE messages.
+-- Device keys wallets delegated through signed SIWE messages. A device may hold several
+-- delegations over time (each sign-in makes one); all of one device belong to one wallet, and
+-- each stays, so messages signed under an older one can still be checked and relayed.
 CREATE TABLE delegations (
-    device_key  BLOB PRIMARY KEY,
+    device_key  BLOB NOT NULL,
     wallet      BLOB NOT NULL,
     box_key     BLOB,
     not_before  INTEGER NOT NULL,
@@ -17,7 +19,8 @@ CREATE TABLE delegations (
     message     TEXT NOT NULL,
     signature   BLOB NOT NULL,
     revoked_at  INTEGER,
-    created_at  INTEGER NOT NULL
+    created_at  INTEGER NOT NULL,
+    PRIMARY KEY (device_key, not_before, expires_at)
 );
 CREATE INDEX delegations_wallet ON delegations (wallet);
 

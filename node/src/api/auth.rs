@@ -100,7 +100,7 @@ pub async fn siwe(
 
     let unix_now = now.unix_timestamp();
     if let Some(d) = &delegation
-        && let Some((owner, _, _)) = state.store.delegation(&d.device_key).await?
+        && let Some((owner, _, _)) = state.store.delegations(&d.device_key).await?.first().copied()
         && owner != d.wallet
     {
         return Err(device_key_taken());

@@ -8,7 +8,7 @@
 //! Every request and answer is bounded; a peer that answers with something it was not asked
 //! for, or with an envelope that fails verification, is cut off.
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use dchat_protocol::{B256, Envelope, RoomId, wire::Relay};
 use libp2p::PeerId;
@@ -24,6 +24,8 @@ use crate::{
     store::Summary,
 };
 
+/// Most room summaries in one answer.
+pub const MAX_ROOMS: u32 = 1000;
 /// Most ids in one answer.
 pub const MAX_IDS: u32 = 1000;
 /// Most envelopes fetched in one request (64 KiB each at most: 4 MiB per answer).
@@ -32,8 +34,13 @@ pub const MAX_FETCH: usize = 64;
 /// A sync request.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum SyncRequest {
-    /// Count and fingerprint of every room the peer holds.
-    Summaries,
+    /// Count and fingerprint of the peer's rooms in id order, a page at a time.
+    Summaries {
+        /// Start after this room (from the first when absent).
+        after: Option<RoomId>,
+        /// At most this many ([`MAX_ROOMS`] at most).
+        limit: u32,
+    },
     /// A page of a room's message ids in display order.
     Ids {
         /// Room.
@@ -67,7 +74,9 @@ pub enum SyncResponse {
 pub async fn serve(state: &AppState, request: SyncRequest) -> SyncResponse {
     let answer = async {
         Ok::<_, sqlx::Error>(match request {
-            SyncRequest::Summaries => SyncResponse::Summaries(state.store.summaries().await?),
+            SyncRequest::Summaries { after, limit } => {
+                SyncResponse::Summaries(state.store.summaries(after.as_ref(), limit.min(MAX_ROOMS)).await?)
+            }
             SyncRequest::Ids { room, after, limit } => match state.store.ids(&room, after, limit.min(MAX_IDS)).await? {
                 Some(ids) => SyncResponse::Ids(ids),
                 None => SyncResponse::Refused("unknown cursor".into()),
@@ -143,21 +152,28 @@ pub async fn run(state: AppState, p2p: P2p, wake: Arc<Notify>, interval: Duratio
 
 /// One round with one peer.
 pub async fn with_peer(state: &AppState, p2p: &P2p, peer: PeerId) -> Result<Stats, SyncError> {
-    let theirs = match p2p.request(peer, SyncRequest::Summaries).await.map_err(SyncError::Request)? {
-        SyncResponse::Summaries(s) => s,
-        other => return Err(unexpected(&other)),
-    };
-    let mine: HashMap<RoomId, (u64, [u8; 32])> =
-        state.store.summaries().await?.into_iter().map(|s| (s.room, (s.count, s.fingerprint))).collect();
     let mut stats = Stats::default();
-    for s in theirs {
-        if mine.get(&s.room) == Some(&(s.count, s.fingerprint)) {
-            continue;
+    let mut after = None;
+    loop {
+        let request = SyncRequest::Summaries { after, limit: MAX_ROOMS };
+        let theirs = match p2p.request(peer, request).await.map_err(SyncError::Request)? {
+            SyncResponse::Summaries(s) if s.len() <= MAX_ROOMS as usize => s,
+            SyncResponse::Summaries(_) => return Err(SyncError::Misbehaved("answered more rooms than asked".into())),
+            other => return Err(unexpected(&other)),
+        };
+        for s in &theirs {
+            let mine = state.store.summary(&s.room).await?;
+            if mine.is_some_and(|m| (m.count, m.fingerprint) == (s.count, s.fingerprint)) {
+                continue;
+            }
+            stats.rooms += 1;
+            room(state, p2p, peer, &s.room, &mut stats).await?;
         }
-        stats.rooms += 1;
-        room(state, p2p, peer, &s.room, &mut stats).await?;
+        match theirs.last() {
+            Some(last) if theirs.len() == MAX_ROOMS as usize => after = Some(last.room),
+            _ => return Ok(stats),
+        }
     }
-    Ok(stats)
 }
 
 async fn room(state: &AppState, p2p: &P2p, peer: PeerId, room: &RoomId, stats: &mut Stats) -> Result<(), SyncError> {

@@ -231,16 +231,20 @@ impl Store {
         Ok(r.rows_affected())
     }
 
-    /// Stores a delegation. Returns `false` when the device key is already delegated by another
-    /// wallet (a key belongs to one wallet).
+    /// Stores a delegation (idempotent). Returns `false` when the device key already belongs
+    /// to another wallet: a key belongs to one wallet for good.
     pub async fn put_delegation(&self, d: &Delegation, now: i64) -> Result<bool, sqlx::Error> {
-        let r = sqlx::query(
+        let mut tx = self.pool.begin().await?;
+        let owner: Option<Vec<u8>> = sqlx::query_scalar("SELECT wallet FROM delegations WHERE device_key = $1 LIMIT 1")
+            .bind(d.device_key.as_slice())
+            .fetch_optional(&mut *tx)
+            .await?;
+        if owner.as_deref().is_some_and(|w| w != addr_bytes(&d.wallet)) {
+            return Ok(false);
+        }
+        sqlx::query(
             "INSERT INTO delegations (device_key, wallet, box_key, not_before, expires_at, message, signature, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-             ON CONFLICT (device_key) DO UPDATE SET
-                box_key = excluded.box_key, not_before = excluded.not_before, expires_at = excluded.expires_at,
-                message = excluded.message, signature = excluded.signature, revoked_at = NULL
-             WHERE delegations.wallet = excluded.wallet",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
         )
         .bind(d.device_key.as_slice())
         .bind(addr_bytes(&d.wallet))
@@ -250,32 +254,27 @@ impl Store {
         .bind(&d.message)
         .bind(&d.signature)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        if r.rows_affected() == 1 {
-            return Ok(true);
-        }
-        // Another wallet owns the key (a lost race with the caller's check).
-        let owner: Option<Vec<u8>> = sqlx::query_scalar("SELECT wallet FROM delegations WHERE device_key = $1")
-            .bind(d.device_key.as_slice())
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(owner.as_deref() == Some(addr_bytes(&d.wallet)))
+        tx.commit().await?;
+        Ok(true)
     }
 
-    /// The live delegation of a device key: wallet, not-before, expiry.
-    pub async fn delegation(&self, device_key: &[u8; 32]) -> Result<Option<(Address, i64, i64)>, sqlx::Error> {
-        let row = sqlx::query(
-            "SELECT wallet, not_before, expires_at FROM delegations WHERE device_key = $1 AND revoked_at IS NULL",
+    /// The live delegations of a device key: (wallet, not-before, expiry), latest expiry first.
+    pub async fn delegations(&self, device_key: &[u8; 32]) -> Result<Vec<(Address, i64, i64)>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT wallet, not_before, expires_at FROM delegations
+             WHERE device_key = $1 AND revoked_at IS NULL ORDER BY expires_at DESC",
         )
         .bind(device_key.as_slice())
-        .fetch_optional(&self.pool)
+        .fetch_all(&self.pool)
         .await?;
-        row.map(|r| {
-            let wallet: Vec<u8> = r.try_get("wallet")?;
-            Ok((Address::from_slice(&wallet), r.try_get("not_before")?, r.try_get("expires_at")?))
-        })
-        .transpose()
+        rows.iter()
+            .map(|r| {
+                let wallet: Vec<u8> = r.try_get("wallet")?;
+                Ok((Address::from_slice(&wallet), r.try_get("not_before")?, r.try_get("expires_at")?))
+            })
+            .collect()
     }
 
     /// A room by id.
@@ -403,31 +402,38 @@ impl Store {
         Ok(true)
     }
 
-    /// The delegation certificate of a device key, to send along with its envelopes.
-    pub async fn certificate(&self, device_key: &[u8]) -> Result<Option<Certificate>, sqlx::Error> {
-        let row = sqlx::query("SELECT message, signature FROM delegations WHERE device_key = $1")
-            .bind(device_key)
-            .fetch_optional(&self.pool)
-            .await?;
+    /// The certificate of the device's delegation that covers the instant `at` (Unix seconds),
+    /// to send along with an envelope signed then.
+    pub async fn certificate(&self, device_key: &[u8], at: i64) -> Result<Option<Certificate>, sqlx::Error> {
+        let row = sqlx::query(
+            "SELECT message, signature FROM delegations
+             WHERE device_key = $1 AND not_before <= $2 AND expires_at > $2
+             ORDER BY expires_at DESC LIMIT 1",
+        )
+        .bind(device_key)
+        .bind(at)
+        .fetch_optional(&self.pool)
+        .await?;
         row.map(|r| Ok(Certificate { message: r.try_get("message")?, signature: r.try_get("signature")? })).transpose()
     }
 
-    /// Count and fingerprint of every room, by id.
-    pub async fn summaries(&self) -> Result<Vec<Summary>, sqlx::Error> {
-        let rows =
-            sqlx::query("SELECT id, msg_count, fingerprint FROM rooms ORDER BY id").fetch_all(&self.pool).await?;
-        rows.iter()
-            .map(|r| {
-                let id: Vec<u8> = r.try_get("id")?;
-                let fp: Vec<u8> = r.try_get("fingerprint")?;
-                let count: i64 = r.try_get("msg_count")?;
-                Ok(Summary {
-                    room: RoomId::from_slice(&id).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
-                    count: u64::try_from(count).unwrap_or_default(),
-                    fingerprint: fp.try_into().unwrap_or([0; 32]),
-                })
-            })
-            .collect()
+    /// Count and fingerprint of one room.
+    pub async fn summary(&self, room: &RoomId) -> Result<Option<Summary>, sqlx::Error> {
+        let row = sqlx::query("SELECT id, msg_count, fingerprint FROM rooms WHERE id = $1")
+            .bind(room.as_bytes().as_slice())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(summary_from_row).transpose()
+    }
+
+    /// Count and fingerprint of rooms in id order, after `after`, at most `limit`.
+    pub async fn summaries(&self, after: Option<&RoomId>, limit: u32) -> Result<Vec<Summary>, sqlx::Error> {
+        let rows = sqlx::query("SELECT id, msg_count, fingerprint FROM rooms WHERE id > $1 ORDER BY id LIMIT $2")
+            .bind(after.map_or(&[][..], |r| r.as_bytes().as_slice()))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(summary_from_row).collect()
     }
 
     /// Message ids of a room in display order, from the start or after `after`, at most
@@ -544,6 +550,17 @@ impl Store {
         }
         Ok(Some((out, more)))
     }
+}
+
+fn summary_from_row(r: &AnyRow) -> Result<Summary, sqlx::Error> {
+    let id: Vec<u8> = r.try_get("id")?;
+    let fp: Vec<u8> = r.try_get("fingerprint")?;
+    let count: i64 = r.try_get("msg_count")?;
+    Ok(Summary {
+        room: RoomId::from_slice(&id).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+        count: u64::try_from(count).unwrap_or_default(),
+        fingerprint: fp.try_into().unwrap_or([0; 32]),
+    })
 }
 
 fn room_from_row(r: &AnyRow) -> Result<Room, sqlx::Error> {

@@ -184,3 +184,38 @@ async fn invalid_gossip_is_rejected_and_scores_the_sender_down() {
     .await;
     assert_eq!(ids_on(&reader, &room.id).await, before, "nothing invalid was stored");
 }
+
+#[tokio::test]
+async fn messages_signed_under_an_earlier_delegation_still_sync_after_the_device_signs_in_again() {
+    let a = TestNode::with(|c| c.auth.clock_skew_secs = 0).await;
+    let alice = User::sign_in(&a).await;
+    let room = alice.create_room("history", RoomKind::Channel, &[]).await.expect("room");
+    alice.client.send_text(&room.id, &alice.wallet, &alice.device, "before").await.expect("send");
+    // The same device signs in again: a new delegation that starts after the first message.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let mut again = a.client();
+    let s = dchat_node::client::SignIn {
+        wallet: &alice.wallet,
+        device: Some(&alice.device),
+        box_key: None,
+        ttl_secs: 600,
+        chain_id: None,
+    };
+    again.sign_in(&s).await.expect("second sign-in");
+    again.send_text(&room.id, &alice.wallet, &alice.device, "after").await.expect("send");
+
+    // A node that joins late must accept both, each with the certificate it was signed under.
+    let b = TestNode::with({
+        let boot = a.addresses().await;
+        move |c| {
+            c.auth.clock_skew_secs = 0;
+            c.p2p.bootstrap = boot;
+        }
+    })
+    .await;
+    let expected = ids_on(&alice.client, &room.id).await;
+    assert_eq!(expected.len(), 3);
+    let reader = b.client();
+    eventually(20, "late node holds the whole history", || async { ids_on(&reader, &room.id).await == expected }).await;
+    assert!(b.p2p().peers().await.contains(&a.p2p().peer_id()), "the honest peer was not cut off");
+}
