@@ -178,6 +178,16 @@ impl Store {
         Ok(Self { pool, backend })
     }
 
+    /// A transaction that writes. SQLite takes the write lock up front (`BEGIN IMMEDIATE`):
+    /// a deferred transaction that reads first would fail with "database is locked" when another
+    /// writer commits in between, instead of waiting its turn.
+    async fn write_tx(&self) -> Result<sqlx::Transaction<'static, Any>, sqlx::Error> {
+        match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        }
+    }
+
     /// Which database this is.
     pub fn backend(&self) -> Backend {
         self.backend
@@ -234,7 +244,7 @@ impl Store {
     /// Stores a delegation (idempotent). Returns `false` when the device key already belongs
     /// to another wallet: a key belongs to one wallet for good.
     pub async fn put_delegation(&self, d: &Delegation, now: i64) -> Result<bool, sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let owner: Option<Vec<u8>> = sqlx::query_scalar("SELECT wallet FROM delegations WHERE device_key = $1 LIMIT 1")
             .bind(d.device_key.as_slice())
             .fetch_optional(&mut *tx)
@@ -316,7 +326,7 @@ impl Store {
         now_ms: i64,
         effect: Effect<'_>,
     ) -> Result<bool, sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let room = m.room.as_bytes().as_slice();
         let created_at = to_i64(m.body.timestamp_ms / 1000)?;
         let add_member =

@@ -24,6 +24,7 @@ impl TestNode {
     }
 
     pub(crate) async fn with(tweak: impl FnOnce(&mut Config)) -> Self {
+        init_logs();
         let dir = tempfile::tempdir().expect("tempdir");
         let mut config = Config {
             http: "127.0.0.1:0".parse().expect("addr"),
@@ -65,6 +66,19 @@ impl TestNode {
 
     pub(crate) fn client(&self) -> Client {
         Client::new(self.node.url())
+    }
+}
+
+/// Logs to the test output when `RUST_LOG` is set.
+fn init_logs() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    if std::env::var_os("RUST_LOG").is_some() {
+        ONCE.call_once(|| {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+                .with_test_writer()
+                .try_init();
+        });
     }
 }
 
@@ -122,6 +136,15 @@ impl User {
             SignIn { wallet: &wallet, device: Some(&device), box_key: Some([7; 32]), ttl_secs: 3600, chain_id: None };
         client.sign_in(&s).await.expect("sign in");
         Self { wallet, device, client }
+    }
+
+    /// A session for the same wallet and device on another node.
+    pub(crate) async fn sign_in_as(node: &TestNode, user: &User) -> Client {
+        let mut client = node.client();
+        let s =
+            SignIn { wallet: &user.wallet, device: Some(&user.device), box_key: None, ttl_secs: 3600, chain_id: None };
+        client.sign_in(&s).await.expect("sign in");
+        client
     }
 
     pub(crate) fn address(&self) -> String {

@@ -88,6 +88,27 @@ async fn messages_reach_subscribers_on_every_node_in_the_same_order() {
     assert_eq!(histories[0].len(), sent.len() + 1, "creation plus every message");
     assert_eq!(histories[0], histories[1], "same order on A and B");
     assert_eq!(histories[0], histories[2], "same order on A and C");
+
+    // A fourth node joining late catches up on history it never saw (read anonymously after
+    // Dave signs in there; he is no member, so use a public channel of the same traffic).
+    let channel = alice.create_room("late", RoomKind::Channel, &[]).await.expect("channel");
+    for i in 0..20u64 {
+        let env = seal_text(&channel.id, &alice.wallet, &alice.device, i + 1, &format!("c{i}"));
+        alice.client.post_envelope(&channel.id, &env).await.expect("post");
+    }
+    let d = TestNode::joining(&[&c]).await;
+    let (expected_room, expected_channel) = (histories[0].clone(), ids_on(&alice.client, &channel.id).await);
+    let dave_reader = d.client();
+    eventually(30, "late node catches up on the channel", || async {
+        ids_on(&dave_reader, &channel.id).await == expected_channel
+    })
+    .await;
+    // The private room's history reached D too (members would read it there).
+    let carol_at_d = User::sign_in_as(&d, &carol).await;
+    eventually(30, "late node catches up on the group", || async {
+        ids_on(&carol_at_d, &room.id).await == expected_room
+    })
+    .await;
 }
 
 #[tokio::test]
