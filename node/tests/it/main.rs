@@ -5,6 +5,7 @@ mod common;
 mod crash;
 mod durability;
 mod erc1271;
+mod forgery;
 mod messages;
 mod network;
 mod ws;
