@@ -1,4 +1,5 @@
-//! Identifiers: rooms are 32 random bytes, written as `0x`-prefixed lowercase hex.
+//! Identifiers: room ids are 32 bytes (`keccak256(creator || salt)`, see [`crate::room`]),
+//! written as `0x`-prefixed lowercase hex.
 
 use std::{fmt, str::FromStr};
 
