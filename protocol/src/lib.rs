@@ -3,6 +3,7 @@
 pub mod delegation;
 pub mod envelope;
 pub mod ids;
+pub mod merkle;
 pub mod room;
 pub mod siwe;
 pub mod token;
