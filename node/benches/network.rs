@@ -101,11 +101,21 @@ fn pct(h: &Histogram<u64>, q: f64) -> f64 {
 async fn delivery() {
     let rate = env_u64("DCHAT_BENCH_RATE", 1000);
     let secs = env_u64("DCHAT_BENCH_SECS", 5);
+    let senders = 16u64;
+    let per_sender = rate * secs / senders;
+    let total = per_sender * senders;
     let a = node(vec![]).await;
     let b = node(addrs(&a).await).await;
     // C talks to B only, so A -> C crosses two gossip hops.
     let c = node(addrs(&b).await).await;
-    wait_for("mesh", 20, async || c.handle.p2p().expect("p2p").peers().await.len() == 1).await;
+    // Keep the chain A - B - C: A and C must not meet directly (Kademlia would introduce them).
+    let (pa, pc) = (a.handle.p2p().expect("p2p").peer_id(), c.handle.p2p().expect("p2p").peer_id());
+    a.handle.p2p().expect("p2p").block(pc).await;
+    c.handle.p2p().expect("p2p").block(pa).await;
+    wait_for("mesh", 20, async || {
+        c.handle.p2p().expect("p2p").peers().await == vec![b.handle.p2p().expect("p2p").peer_id()]
+    })
+    .await;
     let alice = user(&a).await;
     let carol = user(&c).await;
     let room = alice
@@ -122,7 +132,6 @@ async fn delivery() {
     for client in [&alice.client, &carol.client] {
         let mut stream = client.stream(&[room.id]).await.expect("stream");
         let sent = sent.clone();
-        let total = rate * secs;
         receivers.push(tokio::spawn(async move {
             let mut h = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram");
             let mut got = 0u64;
@@ -154,8 +163,6 @@ async fn delivery() {
     tokio::time::sleep(Duration::from_millis(200)).await;
 
     // Offered load: `rate` posts per second from 16 concurrent senders, each on a schedule.
-    let senders = 16u64;
-    let per_sender = rate * secs / senders;
     let interval = Duration::from_secs_f64(senders as f64 / rate as f64);
     let start = Instant::now();
     let mut tasks = Vec::new();

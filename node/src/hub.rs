@@ -87,6 +87,14 @@ impl Hub {
 }
 
 impl Registration {
+    /// Marks the connection too slow (its queue is full), counting it once.
+    pub fn overflowed(&self) {
+        if !self.overflow.is_cancelled() {
+            self.overflow.cancel();
+            self.hub.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     /// Subscribes to a room; returns how many rooms the connection now follows.
     pub fn subscribe(&self, room: RoomId) -> usize {
         let mut state = write(&self.hub.state);

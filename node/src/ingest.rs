@@ -137,8 +137,9 @@ async fn accept_certificate(state: &AppState, v: &Verified, cert: &Certificate) 
     let d = match Delegation::verify(&cert.message, &cert.signature, at, skew) {
         Ok(d) => d,
         // A contract wallet's certificate needs the chain; without it this node cannot tell.
-        Err(DelegationError::Siwe(SiweError::SignatureInvalid { .. })) => {
+        Err(DelegationError::Siwe(SiweError::SignatureInvalid { .. } | SiweError::SignatureMalformed(_))) => {
             let msg = SiweMessage::parse(&cert.message)?;
+            msg.check(&dchat_protocol::VerifyOpts { skew, ..dchat_protocol::VerifyOpts::at(at) })?;
             let valid = match &state.config.rpc_url {
                 Some(rpc) => crate::chain::erc1271_valid(rpc, &msg, &cert.signature).await.unwrap_or(false),
                 None => false,
@@ -202,7 +203,7 @@ pub async fn relay_of(state: &AppState, envelope: Envelope) -> Result<Relay, sql
     let at = dchat_protocol::Body::decode(envelope.body.as_slice())
         .map(|b| i64::try_from(b.timestamp_ms / 1000).unwrap_or(i64::MAX))
         .map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
-    let certificate = state.store.certificate(&envelope.signer, at).await?;
+    let certificate = state.store.certificate(&envelope.signer, at, state.config.auth.clock_skew_secs).await?;
     Ok(Relay { envelope: Some(envelope), certificate })
 }
 

@@ -117,9 +117,12 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> eyre::Result<()> {
 /// Starts a node: opens the store, binds the API and serves until shut down.
 pub async fn spawn(config: Config) -> eyre::Result<NodeHandle> {
     config.validate()?;
-    let store = Store::open(&config.data_dir, config.database_url.as_deref())
-        .await
-        .wrap_err_with(|| format!("opening the store in {}", config.data_dir.display()))?;
+    let store = Store::open(&config.data_dir, config.database_url.as_deref()).await.wrap_err_with(|| match &config
+        .database_url
+    {
+        Some(_) => "opening the PostgreSQL store (database_url)".to_string(),
+        None => format!("opening the store in {}", config.data_dir.display()),
+    })?;
     let key = load_or_create_key(&config.data_dir)?;
     let listener = TcpListener::bind(config.http).await.wrap_err_with(|| format!("binding {}", config.http))?;
     let addr = listener.local_addr()?;

@@ -26,6 +26,12 @@ CREATE TABLE delegations (
 );
 CREATE INDEX delegations_wallet ON delegations (wallet);
 
+-- The one wallet a device key belongs to (claimed atomically by the first delegation).
+CREATE TABLE device_owners (
+    device_key  BYTEA PRIMARY KEY,
+    wallet      BYTEA NOT NULL
+);
+
 CREATE TABLE rooms (
     id          BYTEA PRIMARY KEY,
     kind        TEXT NOT NULL CHECK (kind IN ('group', 'channel')),

@@ -24,6 +24,12 @@ CREATE TABLE delegations (
 );
 CREATE INDEX delegations_wallet ON delegations (wallet);
 
+-- The one wallet a device key belongs to (claimed atomically by the first delegation).
+CREATE TABLE device_owners (
+    device_key  BLOB PRIMARY KEY,
+    wallet      BLOB NOT NULL
+);
+
 CREATE TABLE rooms (
     id          BLOB PRIMARY KEY,
     kind        TEXT NOT NULL CHECK (kind IN ('group', 'channel')),

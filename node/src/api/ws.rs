@@ -126,7 +126,7 @@ async fn serve(state: AppState, caller: Option<Caller>, socket: WebSocket, queue
                     for frame in reply {
                         // Replies share the bounded queue with messages.
                         if tx.try_send(frame).is_err() {
-                            reg.overflow.cancel();
+                            reg.overflowed();
                         }
                     }
                 }

@@ -65,6 +65,10 @@ impl Behaviour {
             invalid_message_deliveries_decay: 0.9,
             mesh_message_deliveries_weight: 0.0,
             mesh_failure_penalty_weight: 0.0,
+            // No credit for time in mesh or first deliveries either: it would let a
+            // long-connected peer absorb many invalid messages before its score turns negative.
+            time_in_mesh_weight: 0.0,
+            first_message_deliveries_weight: 0.0,
             ..gossipsub::TopicScoreParams::default()
         };
         let mut params = gossipsub::PeerScoreParams::default();

@@ -143,9 +143,10 @@ impl Store {
             Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
                 (url.to_string(), Backend::Postgres)
             }
-            Some(other) => {
+            Some(_) => {
+                // The URL may hold a password: do not repeat it.
                 return Err(sqlx::Error::Configuration(
-                    format!("database_url {other:?} must be a postgres:// URL (leave it unset for SQLite)").into(),
+                    "database_url must start with postgres:// (leave it unset for SQLite)".into(),
                 ));
             }
             None => {
@@ -245,11 +246,17 @@ impl Store {
     /// to another wallet: a key belongs to one wallet for good.
     pub async fn put_delegation(&self, d: &Delegation, now: i64) -> Result<bool, sqlx::Error> {
         let mut tx = self.write_tx().await?;
-        let owner: Option<Vec<u8>> = sqlx::query_scalar("SELECT wallet FROM delegations WHERE device_key = $1 LIMIT 1")
+        // Claim the key, or find who holds it: one statement each, atomic on both databases.
+        sqlx::query("INSERT INTO device_owners (device_key, wallet) VALUES ($1, $2) ON CONFLICT DO NOTHING")
             .bind(d.device_key.as_slice())
-            .fetch_optional(&mut *tx)
+            .bind(addr_bytes(&d.wallet))
+            .execute(&mut *tx)
             .await?;
-        if owner.as_deref().is_some_and(|w| w != addr_bytes(&d.wallet)) {
+        let owner: Vec<u8> = sqlx::query_scalar("SELECT wallet FROM device_owners WHERE device_key = $1")
+            .bind(d.device_key.as_slice())
+            .fetch_one(&mut *tx)
+            .await?;
+        if owner != addr_bytes(&d.wallet) {
             return Ok(false);
         }
         sqlx::query(
@@ -365,6 +372,14 @@ impl Store {
                 }
             }
         }
+        // Lock the room first (its fingerprint is read, changed and written below): PostgreSQL
+        // takes the row lock before the message insert takes its foreign-key share lock, so two
+        // writers queue instead of deadlocking; SQLite already holds the write lock.
+        let select = match self.backend {
+            Backend::Sqlite => "SELECT fingerprint FROM rooms WHERE id = $1",
+            Backend::Postgres => "SELECT fingerprint FROM rooms WHERE id = $1 FOR UPDATE",
+        };
+        let fp: Vec<u8> = sqlx::query_scalar(select).bind(room).fetch_one(&mut *tx).await?;
         let lamport = to_i64(m.body.lamport)?;
         let r = sqlx::query(
             "INSERT INTO messages (id, room, sender, device_key, lamport, timestamp_ms, kind, envelope, received_at)
@@ -393,8 +408,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
-        let fp: Vec<u8> =
-            sqlx::query_scalar("SELECT fingerprint FROM rooms WHERE id = $1").bind(room).fetch_one(&mut *tx).await?;
+
         let mut fingerprint = [0u8; 32];
         for (i, b) in fingerprint.iter_mut().enumerate() {
             *b = fp.get(i).copied().unwrap_or(0) ^ m.id[i];
@@ -412,16 +426,18 @@ impl Store {
         Ok(true)
     }
 
-    /// The certificate of the device's delegation that covers the instant `at` (Unix seconds),
-    /// to send along with an envelope signed then.
-    pub async fn certificate(&self, device_key: &[u8], at: i64) -> Result<Option<Certificate>, sqlx::Error> {
+    /// The certificate of the device's delegation that covers the instant `at` (Unix seconds,
+    /// with `skew` seconds of tolerance as when it was accepted), to send along with an envelope
+    /// signed then.
+    pub async fn certificate(&self, device_key: &[u8], at: i64, skew: i64) -> Result<Option<Certificate>, sqlx::Error> {
         let row = sqlx::query(
             "SELECT message, signature FROM delegations
-             WHERE device_key = $1 AND not_before <= $2 AND expires_at > $2
+             WHERE device_key = $1 AND not_before <= $2 AND expires_at > $3
              ORDER BY expires_at DESC LIMIT 1",
         )
         .bind(device_key)
-        .bind(at)
+        .bind(at + skew)
+        .bind(at - skew)
         .fetch_optional(&self.pool)
         .await?;
         row.map(|r| Ok(Certificate { message: r.try_get("message")?, signature: r.try_get("signature")? })).transpose()
