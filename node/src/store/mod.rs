@@ -6,6 +6,7 @@ use std::{path::Path, str::FromStr};
 
 use dchat_protocol::{Address, B256, Delegation, RoomId, envelope::Verified, room::Creation, wire::Certificate};
 use sqlx::{Any, Pool, Row, any::AnyRow, pool::PoolOptions};
+use tokio::sync::{mpsc, oneshot};
 
 /// Outcome of consuming a nonce.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,6 +125,7 @@ pub enum Backend {
 pub struct Store {
     pool: Pool<Any>,
     backend: Backend,
+    writer: mpsc::Sender<WriteJob>,
 }
 
 fn addr_bytes(a: &Address) -> &[u8] {
@@ -176,17 +178,16 @@ impl Store {
             Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await,
         };
         migrated.map_err(|e| sqlx::Error::Migrate(Box::new(e)))?;
-        Ok(Self { pool, backend })
+        let (writer_tx, writer_rx) = mpsc::channel(4 * MAX_BATCH);
+        tokio::spawn(writer(pool.clone(), backend, writer_rx));
+        Ok(Self { pool, backend, writer: writer_tx })
     }
 
     /// A transaction that writes. SQLite takes the write lock up front (`BEGIN IMMEDIATE`):
     /// a deferred transaction that reads first would fail with "database is locked" when another
     /// writer commits in between, instead of waiting its turn.
     async fn write_tx(&self) -> Result<sqlx::Transaction<'static, Any>, sqlx::Error> {
-        match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
-            Backend::Postgres => self.pool.begin().await,
-        }
+        begin_write(&self.pool, self.backend).await
     }
 
     /// Which database this is.
@@ -326,6 +327,9 @@ impl Store {
 
     /// Stores a verified envelope and applies its effect on the room, atomically. Returns
     /// `false` if the same message was already stored (idempotent re-post or re-delivery).
+    ///
+    /// Writes go through one writer task that commits whatever is queued together (group
+    /// commit): one disk sync serves many messages, and the call returns only after the commit.
     pub async fn insert_message(
         &self,
         m: &Verified,
@@ -333,99 +337,197 @@ impl Store {
         now_ms: i64,
         effect: Effect<'_>,
     ) -> Result<bool, sqlx::Error> {
-        let mut tx = self.write_tx().await?;
-        let room = m.room.as_bytes().as_slice();
-        let created_at = to_i64(m.body.timestamp_ms / 1000)?;
-        let add_member =
-            "INSERT INTO members (room, address, role, joined_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING";
-        if let Effect::Create(c) = effect {
-            let kind = match c.kind {
-                dchat_protocol::room::RoomKind::Channel => RoomKind::Channel,
-                _ => RoomKind::Group,
-            };
-            let r = sqlx::query(
-                "INSERT INTO rooms (id, kind, name, owner, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-            )
-            .bind(room)
-            .bind(kind.as_str())
-            .bind(&c.name)
-            .bind(addr_bytes(&c.owner))
-            .bind(created_at)
-            .execute(&mut *tx)
-            .await?;
-            if r.rows_affected() == 1 {
-                sqlx::query(add_member)
-                    .bind(room)
-                    .bind(addr_bytes(&c.owner))
-                    .bind("owner")
-                    .bind(created_at)
-                    .execute(&mut *tx)
-                    .await?;
-                for member in &c.members {
-                    sqlx::query(add_member)
-                        .bind(room)
-                        .bind(addr_bytes(member))
-                        .bind("member")
-                        .bind(created_at)
-                        .execute(&mut *tx)
-                        .await?;
+        let (reply, rx) = oneshot::channel();
+        let job = WriteJob {
+            message: m.clone(),
+            envelope: envelope.to_vec(),
+            now_ms,
+            effect: match effect {
+                Effect::None => OwnedEffect::None,
+                Effect::Create(c) => OwnedEffect::Create(c.clone()),
+                Effect::Join(a) => OwnedEffect::Join(a),
+            },
+            reply,
+        };
+        self.writer.send(job).await.map_err(|_| sqlx::Error::PoolClosed)?;
+        rx.await.map_err(|_| sqlx::Error::PoolClosed)?
+    }
+}
+
+/// One queued write.
+#[derive(Debug)]
+struct WriteJob {
+    message: Verified,
+    envelope: Vec<u8>,
+    now_ms: i64,
+    effect: OwnedEffect,
+    reply: oneshot::Sender<Result<bool, sqlx::Error>>,
+}
+
+#[derive(Debug, Clone)]
+enum OwnedEffect {
+    None,
+    Create(Creation),
+    Join(Address),
+}
+
+/// Most messages committed together.
+const MAX_BATCH: usize = 256;
+
+/// The writer task: takes what is queued (up to [`MAX_BATCH`]), applies it in one transaction,
+/// commits once and answers every caller. If the batch fails as a whole, each message is
+/// retried alone so one bad write does not fail the others.
+async fn writer(pool: Pool<Any>, backend: Backend, mut rx: mpsc::Receiver<WriteJob>) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        match commit(&pool, backend, &batch).await {
+            Ok(results) => {
+                for (job, fresh) in batch.into_iter().zip(results) {
+                    let _ = job.reply.send(Ok(fresh));
+                }
+            }
+            Err(e) if batch.len() == 1 => {
+                let _ = batch.remove(0).reply.send(Err(e));
+            }
+            Err(_) => {
+                for job in batch {
+                    let one = commit(&pool, backend, std::slice::from_ref(&job)).await.map(|r| r[0]);
+                    let _ = job.reply.send(one);
                 }
             }
         }
-        // Lock the room first (its fingerprint is read, changed and written below): PostgreSQL
-        // takes the row lock before the message insert takes its foreign-key share lock, so two
-        // writers queue instead of deadlocking; SQLite already holds the write lock.
-        let select = match self.backend {
-            Backend::Sqlite => "SELECT fingerprint FROM rooms WHERE id = $1",
-            Backend::Postgres => "SELECT fingerprint FROM rooms WHERE id = $1 FOR UPDATE",
+    }
+}
+
+async fn commit(pool: &Pool<Any>, backend: Backend, jobs: &[WriteJob]) -> Result<Vec<bool>, sqlx::Error> {
+    let mut tx = begin_write(pool, backend).await?;
+    let mut results = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        let effect = match &job.effect {
+            OwnedEffect::None => Effect::None,
+            OwnedEffect::Create(c) => Effect::Create(c),
+            OwnedEffect::Join(a) => Effect::Join(*a),
         };
-        let fp: Vec<u8> = sqlx::query_scalar(select).bind(room).fetch_one(&mut *tx).await?;
-        let lamport = to_i64(m.body.lamport)?;
+        results.push(apply(&mut tx, backend, &job.message, &job.envelope, job.now_ms, effect).await?);
+    }
+    tx.commit().await?;
+    Ok(results)
+}
+
+async fn begin_write(pool: &Pool<Any>, backend: Backend) -> Result<sqlx::Transaction<'static, Any>, sqlx::Error> {
+    match backend {
+        Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await,
+        Backend::Postgres => pool.begin().await,
+    }
+}
+
+/// One message's statements inside a write transaction; `false` for a message already stored.
+async fn apply(
+    tx: &mut sqlx::Transaction<'static, Any>,
+    backend: Backend,
+    m: &Verified,
+    envelope: &[u8],
+    now_ms: i64,
+    effect: Effect<'_>,
+) -> Result<bool, sqlx::Error> {
+    let room = m.room.as_bytes().as_slice();
+    let created_at = to_i64(m.body.timestamp_ms / 1000)?;
+    let add_member =
+        "INSERT INTO members (room, address, role, joined_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING";
+    if let Effect::Create(c) = effect {
+        let kind = match c.kind {
+            dchat_protocol::room::RoomKind::Channel => RoomKind::Channel,
+            _ => RoomKind::Group,
+        };
         let r = sqlx::query(
-            "INSERT INTO messages (id, room, sender, device_key, lamport, timestamp_ms, kind, envelope, received_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING",
+            "INSERT INTO rooms (id, kind, name, owner, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
         )
-        .bind(m.id.as_slice())
         .bind(room)
-        .bind(addr_bytes(&m.sender))
-        .bind(m.device_key.as_slice())
-        .bind(lamport)
-        .bind(to_i64(m.body.timestamp_ms)?)
-        .bind(m.body.kind)
-        .bind(envelope)
-        .bind(now_ms)
-        .execute(&mut *tx)
+        .bind(kind.as_str())
+        .bind(&c.name)
+        .bind(addr_bytes(&c.owner))
+        .bind(created_at)
+        .execute(&mut **tx)
         .await?;
-        if r.rows_affected() == 0 {
-            return Ok(false);
-        }
-        if let Effect::Join(address) = effect {
+        if r.rows_affected() == 1 {
             sqlx::query(add_member)
                 .bind(room)
-                .bind(addr_bytes(&address))
-                .bind("member")
+                .bind(addr_bytes(&c.owner))
+                .bind("owner")
                 .bind(created_at)
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await?;
+            for member in &c.members {
+                sqlx::query(add_member)
+                    .bind(room)
+                    .bind(addr_bytes(member))
+                    .bind("member")
+                    .bind(created_at)
+                    .execute(&mut **tx)
+                    .await?;
+            }
         }
-
-        let mut fingerprint = [0u8; 32];
-        for (i, b) in fingerprint.iter_mut().enumerate() {
-            *b = fp.get(i).copied().unwrap_or(0) ^ m.id[i];
-        }
-        sqlx::query(
-            "UPDATE rooms SET max_lamport = CASE WHEN max_lamport < $1 THEN $1 ELSE max_lamport END,
-                msg_count = msg_count + 1, fingerprint = $2 WHERE id = $3",
-        )
-        .bind(lamport)
-        .bind(fingerprint.as_slice())
-        .bind(room)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(true)
+    }
+    // Lock the room first (its fingerprint is read, changed and written below): PostgreSQL
+    // takes the row lock before the message insert takes its foreign-key share lock, so two
+    // writers queue instead of deadlocking; SQLite already holds the write lock.
+    let select = match backend {
+        Backend::Sqlite => "SELECT fingerprint FROM rooms WHERE id = $1",
+        Backend::Postgres => "SELECT fingerprint FROM rooms WHERE id = $1 FOR UPDATE",
+    };
+    let fp: Vec<u8> = sqlx::query_scalar(select).bind(room).fetch_one(&mut **tx).await?;
+    let lamport = to_i64(m.body.lamport)?;
+    let r = sqlx::query(
+        "INSERT INTO messages (id, room, sender, device_key, lamport, timestamp_ms, kind, envelope, received_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(m.id.as_slice())
+    .bind(room)
+    .bind(addr_bytes(&m.sender))
+    .bind(m.device_key.as_slice())
+    .bind(lamport)
+    .bind(to_i64(m.body.timestamp_ms)?)
+    .bind(m.body.kind)
+    .bind(envelope)
+    .bind(now_ms)
+    .execute(&mut **tx)
+    .await?;
+    if r.rows_affected() == 0 {
+        return Ok(false);
+    }
+    if let Effect::Join(address) = effect {
+        sqlx::query(add_member)
+            .bind(room)
+            .bind(addr_bytes(&address))
+            .bind("member")
+            .bind(created_at)
+            .execute(&mut **tx)
+            .await?;
     }
 
+    let mut fingerprint = [0u8; 32];
+    for (i, b) in fingerprint.iter_mut().enumerate() {
+        *b = fp.get(i).copied().unwrap_or(0) ^ m.id[i];
+    }
+    sqlx::query(
+        "UPDATE rooms SET max_lamport = CASE WHEN max_lamport < $1 THEN $1 ELSE max_lamport END,
+                msg_count = msg_count + 1, fingerprint = $2 WHERE id = $3",
+    )
+    .bind(lamport)
+    .bind(fingerprint.as_slice())
+    .bind(room)
+    .execute(&mut **tx)
+    .await?;
+    Ok(true)
+}
+
+impl Store {
     /// The certificate of the device's delegation that covers the instant `at` (Unix seconds,
     /// with `skew` seconds of tolerance as when it was accepted), to send along with an envelope
     /// signed then.
