@@ -207,6 +207,8 @@ async fn fetch(state: &AppState, p2p: &P2p, peer: PeerId, ids: &[B256], stats: &
         SyncResponse::Relays(_) => return Err(SyncError::Misbehaved("answered more envelopes than asked".into())),
         other => return Err(unexpected(&other)),
     };
+    let mut control = Vec::new();
+    let mut plain = Vec::new();
     for raw in relays {
         let relay =
             Relay::decode(raw.as_slice()).map_err(|e| SyncError::Misbehaved(format!("undecodable relay: {e}")))?;
@@ -215,7 +217,26 @@ async fn fetch(state: &AppState, p2p: &P2p, peer: PeerId, ids: &[B256], stats: &
         if !ids.contains(&id) {
             return Err(SyncError::Misbehaved("sent an envelope that was not asked for".into()));
         }
-        match ingest(state, envelope, relay.certificate.as_ref(), Origin::Peer).await {
+        let is_control = dchat_protocol::Body::decode(envelope.body.as_slice())
+            .ok()
+            .and_then(|b| dchat_protocol::Kind::try_from(b.kind).ok())
+            .is_some_and(dchat_protocol::Kind::is_control);
+        if is_control { control.push((envelope, relay.certificate)) } else { plain.push((envelope, relay.certificate)) }
+    }
+    // Room changes first and in order (a join must precede its member's messages); the rest of
+    // the batch together, so the store commits it in one go.
+    let mut outcomes = Vec::new();
+    for (envelope, cert) in control {
+        outcomes.push(ingest(state, envelope, cert.as_ref(), Origin::Peer).await);
+    }
+    outcomes.extend(
+        futures::future::join_all(
+            plain.iter().map(|(envelope, cert)| ingest(state, envelope.clone(), cert.as_ref(), Origin::Peer)),
+        )
+        .await,
+    );
+    for outcome in outcomes {
+        match outcome {
             Ok(ing) if ing.fresh => stats.stored += 1,
             Ok(_) => {}
             Err(e) if is_misbehaviour(&e) => return Err(SyncError::Misbehaved(format!("{}: {}", e.code, e.message))),
