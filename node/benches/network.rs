@@ -40,7 +40,6 @@ async fn node(bootstrap: Vec<String>) -> Node {
         Config { http: "127.0.0.1:0".parse().expect("addr"), data_dir: dir.path().join("n"), ..Config::default() };
     config.p2p.listen = vec!["/ip4/127.0.0.1/tcp/0".into()];
     config.p2p.bootstrap = bootstrap;
-    config.p2p.sync_interval_secs = 1;
     config.rate_limit.ip_burst = 1e9;
     config.rate_limit.ip_per_sec = 1e9;
     config.rate_limit.address_burst = 1e9;

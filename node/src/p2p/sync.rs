@@ -185,12 +185,7 @@ async fn room(state: &AppState, p2p: &P2p, peer: PeerId, room: &RoomId, stats: &
             SyncResponse::Ids(_) => return Err(SyncError::Misbehaved("answered more ids than asked".into())),
             other => return Err(unexpected(&other)),
         };
-        let mut missing = Vec::new();
-        for id in &ids {
-            if !state.store.has_message(id).await? {
-                missing.push(*id);
-            }
-        }
+        let missing = state.store.missing(&ids).await?;
         for chunk in missing.chunks(MAX_FETCH) {
             fetch(state, p2p, peer, chunk, stats).await?;
         }

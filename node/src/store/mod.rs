@@ -611,6 +611,22 @@ impl Store {
         Ok(out)
     }
 
+    /// Which of `ids` are not stored, in the order given: one query per call.
+    pub async fn missing(&self, ids: &[B256]) -> Result<Vec<B256>, sqlx::Error> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let params: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+        let sql = format!("SELECT id FROM messages WHERE id IN ({})", params.join(", "));
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for id in ids {
+            query = query.bind(id.as_slice());
+        }
+        let present: std::collections::HashSet<Vec<u8>> =
+            query.fetch_all(&self.pool).await?.iter().map(|r| r.try_get("id")).collect::<Result<_, _>>()?;
+        Ok(ids.iter().filter(|id| !present.contains(id.as_slice())).copied().collect())
+    }
+
     /// Whether a message is stored.
     pub async fn has_message(&self, id: &B256) -> Result<bool, sqlx::Error> {
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE id = $1")
