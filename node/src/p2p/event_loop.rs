@@ -72,7 +72,8 @@ impl EventLoop {
                 }
             }
             Command::Validated { id, source, acceptance } => {
-                swarm.behaviour_mut().gossipsub.report_message_validation_result(&id, &source, acceptance);
+                let known = swarm.behaviour_mut().gossipsub.report_message_validation_result(&id, &source, acceptance);
+                tracing::debug!(target: "node::p2p", %source, ?acceptance, known, "validated");
             }
             Command::Request { peer, request, reply } => {
                 let id = swarm.behaviour_mut().sync.send_request(&peer, request);
@@ -97,13 +98,14 @@ impl EventLoop {
                     tracing::warn!(target: "node::p2p", %addr, error = %e, "dial failed");
                 }
             }
+            // Connections only. gossipsub's blacklist would also drop every message the peer
+            // originally published when honest peers forward it; envelopes are judged on their
+            // own content instead.
             Command::Block(peer) => {
                 swarm.behaviour_mut().blocked.block_peer(peer);
-                swarm.behaviour_mut().gossipsub.blacklist_peer(&peer);
             }
             Command::Unblock(peer) => {
                 swarm.behaviour_mut().blocked.unblock_peer(peer);
-                swarm.behaviour_mut().gossipsub.remove_blacklisted_peer(&peer);
             }
         }
     }
@@ -156,7 +158,10 @@ impl EventLoop {
                             tracing::debug!(target: "node::p2p", peer = %source, code = e.code, "rejected gossip");
                             gossipsub::MessageAcceptance::Reject
                         }
-                        Err(_) => gossipsub::MessageAcceptance::Ignore,
+                        Err(e) => {
+                            tracing::debug!(target: "node::p2p", peer = %source, code = e.code, "ignored gossip");
+                            gossipsub::MessageAcceptance::Ignore
+                        }
                     }
                 }
                 _ => gossipsub::MessageAcceptance::Reject,

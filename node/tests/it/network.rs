@@ -240,3 +240,46 @@ async fn messages_signed_under_an_earlier_delegation_still_sync_after_the_device
     eventually(20, "late node holds the whole history", || async { ids_on(&reader, &room.id).await == expected }).await;
     assert!(b.p2p().peers().await.contains(&a.p2p().peer_id()), "the honest peer was not cut off");
 }
+
+#[tokio::test]
+async fn gossip_alone_carries_messages_across_two_hops() {
+    // Sync only at start-up, so whatever arrives later came by gossip.
+    let quiet = |c: &mut dchat_node::config::Config| {
+        c.p2p.sync_interval_secs = 3600;
+        c.rate_limit.address_burst = 1000.0;
+    };
+    let a = TestNode::with(quiet).await;
+    let b = TestNode::with({
+        let boot = a.addresses().await;
+        move |c| {
+            quiet(c);
+            c.p2p.bootstrap = boot;
+        }
+    })
+    .await;
+    let c = TestNode::with({
+        let boot = b.addresses().await;
+        move |c| {
+            quiet(c);
+            c.p2p.bootstrap = boot;
+        }
+    })
+    .await;
+    let (pa, pc) = (a.p2p().peer_id(), c.p2p().peer_id());
+    a.p2p().block(pc).await;
+    c.p2p().block(pa).await;
+    connected(&[&a, &c], 1).await;
+    let alice = User::sign_in(&a).await;
+    let room = alice.create_room("hops", RoomKind::Channel, &[]).await.expect("room");
+    let reader = c.client();
+    eventually(15, "room reaches C by gossip", || async {
+        reader.history(&room.id, None, None, Some(1)).await.is_ok()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    for i in 0..100u64 {
+        let env = seal_text(&room.id, &alice.wallet, &alice.device, i + 1, &format!("hop {i}"));
+        alice.client.post_envelope(&room.id, &env).await.expect("post");
+    }
+    eventually(10, "all 100 reach C by gossip", || async { ids_on(&reader, &room.id).await.len() == 101 }).await;
+}
