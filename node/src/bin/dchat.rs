@@ -10,7 +10,7 @@ use dchat_node::{
     store::RoomKind,
     write_private,
 };
-use dchat_protocol::RoomId;
+use dchat_protocol::{Kind, RoomId};
 use ed25519_dalek::SigningKey;
 use eyre::{WrapErr, bail, eyre};
 use serde::{Deserialize, Serialize};
@@ -232,7 +232,12 @@ fn print_message(m: &MessageView) {
     let when = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(m.timestamp_ms) * 1_000_000)
         .map(dchat_protocol::siwe::format_time)
         .unwrap_or_default();
-    let text = m.text.clone().unwrap_or_else(|| format!("<{:?} {} bytes>", m.kind, m.payload_len));
+    let text = match (&m.text, m.kind) {
+        (Some(text), _) => text.clone(),
+        (None, Kind::CreateRoom) => "* created the room".into(),
+        (None, Kind::Join) => "* joined".into(),
+        (None, kind) => format!("<{kind:?}, {} bytes>", m.payload_len),
+    };
     println!("{when} {}: {text}", m.sender);
 }
 
