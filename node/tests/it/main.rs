@@ -6,6 +6,7 @@ mod crash;
 mod durability;
 mod erc1271;
 mod forgery;
+mod lying_peer;
 mod messages;
 mod network;
 mod ws;
