@@ -4,6 +4,7 @@ pub mod api;
 pub mod chain;
 pub mod client;
 pub mod config;
+pub mod deploy;
 pub mod hub;
 pub mod ingest;
 pub mod p2p;

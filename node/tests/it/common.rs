@@ -9,6 +9,12 @@ use dchat_node::{
 };
 use dchat_protocol::{Address, RoomId};
 use ed25519_dalek::SigningKey;
+use std::{
+    io::{BufRead, BufReader},
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+};
+
 use tempfile::TempDir;
 
 /// A node and the directory it keeps its data in.
@@ -184,5 +190,47 @@ pub(crate) async fn all_ids(client: &Client, room: &dchat_protocol::RoomId) -> V
         if !page.has_more {
             return ids;
         }
+    }
+}
+
+/// The repository root.
+pub(crate) fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// anvil on a free loopback port, killed on drop.
+pub(crate) struct Anvil {
+    child: Child,
+    pub(crate) url: String,
+}
+
+impl Anvil {
+    pub(crate) fn start() -> Self {
+        let bin = repo().join("node_modules/.bin/anvil");
+        assert!(bin.exists(), "anvil is missing: run scripts/setup");
+        let mut child = Command::new(bin)
+            .args(["--host", "127.0.0.1", "--port", "0", "--chain-id", "31337"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn anvil");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let url = loop {
+            let line = lines.next().expect("anvil prints its address").expect("read");
+            if let Some(addr) = line.strip_prefix("Listening on ") {
+                break format!("http://{}", addr.trim());
+            }
+        };
+        // Keep draining stdout so anvil never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Self { child, url }
+    }
+}
+
+impl Drop for Anvil {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }

@@ -1,11 +1,5 @@
 //! Contract-wallet sign-in (ERC-1271) against a real chain: anvil with a deployed wallet.
 
-use std::{
-    io::{BufRead, BufReader},
-    path::PathBuf,
-    process::{Child, Command, Stdio},
-};
-
 use alloy::{
     network::{EthereumWallet, TransactionBuilder},
     primitives::Address,
@@ -16,51 +10,10 @@ use alloy::{
 use dchat_protocol::siwe::{Fields, format_time};
 use time::{Duration, OffsetDateTime};
 
-use crate::common::TestNode;
+use crate::common::{Anvil, TestNode, repo};
 
 /// anvil's first development account.
 const DEV_KEY: &str = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// anvil on a free loopback port, killed on drop.
-struct Anvil {
-    child: Child,
-    url: String,
-}
-
-impl Anvil {
-    fn start() -> Self {
-        let bin = repo().join("node_modules/.bin/anvil");
-        assert!(bin.exists(), "anvil is missing: run scripts/setup");
-        let mut child = Command::new(bin)
-            .args(["--host", "127.0.0.1", "--port", "0", "--chain-id", "31337"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn anvil");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut lines = BufReader::new(stdout).lines();
-        let url = loop {
-            let line = lines.next().expect("anvil prints its address").expect("read");
-            if let Some(addr) = line.strip_prefix("Listening on ") {
-                break format!("http://{}", addr.trim());
-            }
-        };
-        // Keep draining stdout so anvil never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        Self { child, url }
-    }
-}
-
-impl Drop for Anvil {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Deploys `ERC1271Wallet(owner)` from the forge artifact.
 async fn deploy_wallet(rpc: &str, owner: Address) -> Address {

@@ -3,6 +3,7 @@
 mod auth;
 mod common;
 mod crash;
+mod deploy;
 mod durability;
 mod erc1271;
 mod forgery;
