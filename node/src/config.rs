@@ -39,6 +39,8 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Peer-to-peer network.
     pub p2p: crate::p2p::P2pConfig,
+    /// On-chain anchoring of local messages (needs `rpc_url` and `DCHAT_ANCHOR_KEY`).
+    pub anchor: Option<crate::anchor::AnchorConfig>,
 }
 
 /// Sign-in and session settings.
@@ -140,6 +142,7 @@ impl Default for Config {
             rate_limit: RateLimitConfig::default(),
             log_format: LogFormat::Text,
             p2p: crate::p2p::P2pConfig::default(),
+            anchor: None,
         }
     }
 }

@@ -116,7 +116,7 @@ pub async fn ingest_verified(
         return Ok(Ingested { verified: v, fresh: false, stored: false });
     }
     let now = i64::try_from(now_ms).unwrap_or(i64::MAX);
-    let fresh = state.store.insert_message(&v, &raw, now, effect).await?;
+    let fresh = state.store.insert_message(&v, &raw, now, effect, origin == Origin::Client).await?;
     if fresh {
         state.hub.publish(&v.room, &frame(&v));
     }

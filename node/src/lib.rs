@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod anchor;
 pub mod api;
 pub mod chain;
 pub mod client;
@@ -115,8 +116,31 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> eyre::Result<()> {
     Ok(())
 }
 
-/// Starts a node: opens the store, binds the API and serves until shut down.
+/// Secrets a node takes from its environment, never from configuration files.
+#[derive(Debug, Clone, Default)]
+pub struct Secrets {
+    /// Key that sends anchor transactions (`DCHAT_ANCHOR_KEY`).
+    pub anchor_key: Option<alloy::signers::local::PrivateKeySigner>,
+}
+
+impl Secrets {
+    /// Reads `DCHAT_ANCHOR_KEY`.
+    pub fn from_env() -> eyre::Result<Self> {
+        let anchor_key = match std::env::var("DCHAT_ANCHOR_KEY") {
+            Ok(k) => Some(k.trim().parse().map_err(|_| eyre::eyre!("DCHAT_ANCHOR_KEY is not a hex private key"))?),
+            Err(_) => None,
+        };
+        Ok(Self { anchor_key })
+    }
+}
+
+/// Starts a node with secrets from the environment ([`Secrets::from_env`]).
 pub async fn spawn(config: Config) -> eyre::Result<NodeHandle> {
+    spawn_with(config, Secrets::from_env()?).await
+}
+
+/// Starts a node: opens the store, binds the API and serves until shut down.
+pub async fn spawn_with(config: Config, secrets: Secrets) -> eyre::Result<NodeHandle> {
     config.validate()?;
     let store = Store::open(&config.data_dir, config.database_url.as_deref()).await.wrap_err_with(|| match &config
         .database_url
@@ -134,6 +158,10 @@ pub async fn spawn(config: Config) -> eyre::Result<NodeHandle> {
     let tracker = TaskTracker::new();
     let signer = TokenSigner::new(key);
     let network = if config.p2p.enabled { Some(p2p_parts(&config)?) } else { None };
+    let anchoring = match &config.anchor {
+        Some(a) => Some(anchor_target(&config, a, secrets.anchor_key.clone()).await?),
+        None => None,
+    };
     let rl = &config.rate_limit;
     let state = AppState::new(Inner {
         ip_limits: RateLimiter::new(rl.ip_per_sec, rl.ip_burst, rl.max_keys),
@@ -146,6 +174,7 @@ pub async fn spawn(config: Config) -> eyre::Result<NodeHandle> {
         hub: Arc::new(Hub::default()),
         shutdown: shutdown.clone(),
         p2p: network.as_ref().map(|n| n.client.clone()),
+        anchor: anchoring.as_ref().map(|(t, _)| *t),
         config,
     });
 
@@ -158,12 +187,36 @@ pub async fn spawn(config: Config) -> eyre::Result<NodeHandle> {
         }
     });
     tracker.spawn(prune_nonces(state.clone()));
+    if let (Some((target, key)), Some(rpc)) = (anchoring, state.config.rpc_url.clone()) {
+        tracker.spawn(anchor::run(state.clone(), rpc, key, target, shutdown.clone()));
+    }
     let p2p = match network {
         Some(n) => Some(start_network(n, &state, &tracker, &shutdown).await?),
         None => None,
     };
     tracing::info!(target: "node", %addr, %domain, "node started");
     Ok(NodeHandle { addr, domain, shutdown, tracker, store, p2p })
+}
+
+/// Where and with which key to anchor: the `MessageAnchor` of the RPC's chain from the
+/// deployments file, and `DCHAT_ANCHOR_KEY`. Every missing piece is a clear start-up error.
+async fn anchor_target(
+    config: &Config,
+    a: &anchor::AnchorConfig,
+    key: Option<alloy::signers::local::PrivateKeySigner>,
+) -> eyre::Result<(anchor::Target, alloy::signers::local::PrivateKeySigner)> {
+    use alloy::providers::Provider;
+    let rpc = config.rpc_url.as_deref().ok_or_else(|| eyre::eyre!("[anchor] needs rpc_url (or --rpc-url)"))?;
+    let key = key.ok_or_else(|| {
+        eyre::eyre!("[anchor] needs DCHAT_ANCHOR_KEY: the private key (hex) that sends anchor transactions")
+    })?;
+    let provider = alloy::providers::ProviderBuilder::new().connect_http(rpc.parse().wrap_err("rpc_url is not a URL")?);
+    let chain_id = provider.get_chain_id().await.wrap_err("asking the chain id for anchoring (is the RPC up?)")?;
+    let deployments = deploy::read(&a.deployments)?;
+    let d = deployments.get(&chain_id).ok_or_else(|| {
+        eyre::eyre!("{} has no deployment for chain {chain_id}; run dchat-deploy first", a.deployments.display())
+    })?;
+    Ok((anchor::Target { chain_id, contract: d.message_anchor }, key))
 }
 
 /// The network's pieces before it runs.

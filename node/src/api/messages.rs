@@ -186,6 +186,69 @@ pub(crate) async fn submit(
     Ok(ing)
 }
 
+/// `GET /v1/messages/{id}/proof` reply: everything needed to check on chain that the message
+/// was anchored (`MessageAnchor.verify(batch_id, id, proof)`).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ProofResponse {
+    /// Message id (the contract's `messageHash`).
+    pub id: String,
+    /// Chain id.
+    pub chain_id: u64,
+    /// `MessageAnchor` address.
+    pub contract: String,
+    /// On-chain batch id.
+    pub batch_id: u64,
+    /// Merkle root of the batch.
+    pub root: String,
+    /// Sibling hashes from the leaf up.
+    pub proof: Vec<String>,
+    /// Anchoring transaction, when known.
+    pub tx_hash: Option<String>,
+    /// Its block, when known.
+    pub block: Option<u64>,
+}
+
+/// The inclusion proof of an anchored message, for whoever may read its room.
+pub async fn proof(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    caller: Option<Caller>,
+) -> Result<Json<ProofResponse>, ApiError> {
+    let message_id = from_hex(&id)
+        .ok()
+        .filter(|b| b.len() == 32)
+        .map(|b| B256::from_slice(&b))
+        .ok_or_else(|| ApiError::bad_request("invalid_message_id", format!("{id:?} is not a message id")))?;
+    let room = state
+        .store
+        .message_room(&message_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("message_not_found", "no such message"))?;
+    readable(&state, &room, caller.as_ref()).await?;
+    let Some(target) = state.anchor else {
+        return Err(ApiError::not_found("anchoring_disabled", "this node does not anchor messages"));
+    };
+    let batch = state.store.batch_of(&message_id).await?;
+    let Some((batch, batch_id)) = batch.and_then(|b| b.batch_id.map(|id| (b, id))) else {
+        return Err(ApiError::not_found(
+            "not_anchored_yet",
+            "the message is not anchored yet; try again after the next round",
+        ));
+    };
+    let tree = dchat_protocol::merkle::Tree::new(&batch.members).ok_or_else(|| ApiError::internal("empty batch"))?;
+    let proof = tree.proof(&message_id).ok_or_else(|| ApiError::internal("message missing from its batch"))?;
+    Ok(Json(ProofResponse {
+        id: to_hex(message_id),
+        chain_id: target.chain_id,
+        contract: target.contract.to_checksum(None),
+        batch_id,
+        root: to_hex(batch.root),
+        proof: proof.iter().map(to_hex).collect(),
+        tx_hash: batch.tx_hash.map(to_hex),
+        block: batch.block,
+    }))
+}
+
 /// History query: `after` / `before` are message ids; `limit` defaults to 50.
 #[derive(Debug, Deserialize)]
 pub struct HistoryQuery {

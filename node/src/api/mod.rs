@@ -57,6 +57,8 @@ pub struct Inner {
     pub shutdown: CancellationToken,
     /// The network, when enabled.
     pub p2p: Option<crate::p2p::P2p>,
+    /// Where messages are anchored, when anchoring is on.
+    pub anchor: Option<crate::anchor::Target>,
 }
 
 impl std::ops::Deref for AppState {
@@ -117,6 +119,7 @@ pub fn router(state: AppState) -> Router {
             post(messages::post).get(messages::list).layer(DefaultBodyLimit::max(message_body_limit)),
         )
         .route("/ws", get(ws::upgrade))
+        .route("/messages/{id}/proof", get(messages::proof))
         .layer(DefaultBodyLimit::max(16 * 1024))
         .layer(middleware::from_fn_with_state(state.clone(), limit_ip));
     Router::new()

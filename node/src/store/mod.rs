@@ -336,12 +336,14 @@ impl Store {
         envelope: &[u8],
         now_ms: i64,
         effect: Effect<'_>,
+        local: bool,
     ) -> Result<bool, sqlx::Error> {
         let (reply, rx) = oneshot::channel();
         let job = WriteJob {
             message: m.clone(),
             envelope: envelope.to_vec(),
             now_ms,
+            local,
             effect: match effect {
                 Effect::None => OwnedEffect::None,
                 Effect::Create(c) => OwnedEffect::Create(c.clone()),
@@ -360,6 +362,7 @@ struct WriteJob {
     message: Verified,
     envelope: Vec<u8>,
     now_ms: i64,
+    local: bool,
     effect: OwnedEffect,
     reply: oneshot::Sender<Result<bool, sqlx::Error>>,
 }
@@ -414,7 +417,7 @@ async fn commit(pool: &Pool<Any>, backend: Backend, jobs: &[WriteJob]) -> Result
             OwnedEffect::Create(c) => Effect::Create(c),
             OwnedEffect::Join(a) => Effect::Join(*a),
         };
-        results.push(apply(&mut tx, backend, &job.message, &job.envelope, job.now_ms, effect).await?);
+        results.push(apply(&mut tx, backend, job, effect).await?);
     }
     tx.commit().await?;
     Ok(results)
@@ -431,11 +434,10 @@ async fn begin_write(pool: &Pool<Any>, backend: Backend) -> Result<sqlx::Transac
 async fn apply(
     tx: &mut sqlx::Transaction<'static, Any>,
     backend: Backend,
-    m: &Verified,
-    envelope: &[u8],
-    now_ms: i64,
+    job: &WriteJob,
     effect: Effect<'_>,
 ) -> Result<bool, sqlx::Error> {
+    let (m, envelope, now_ms) = (&job.message, job.envelope.as_slice(), job.now_ms);
     let room = m.room.as_bytes().as_slice();
     let created_at = to_i64(m.body.timestamp_ms / 1000)?;
     let add_member =
@@ -484,8 +486,8 @@ async fn apply(
     let fp: Vec<u8> = sqlx::query_scalar(select).bind(room).fetch_one(&mut **tx).await?;
     let lamport = to_i64(m.body.lamport)?;
     let r = sqlx::query(
-        "INSERT INTO messages (id, room, sender, device_key, lamport, timestamp_ms, kind, envelope, received_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING",
+        "INSERT INTO messages (id, room, sender, device_key, lamport, timestamp_ms, kind, envelope, received_at, local)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (id) DO NOTHING",
     )
     .bind(m.id.as_slice())
     .bind(room)
@@ -496,6 +498,7 @@ async fn apply(
     .bind(m.body.kind)
     .bind(envelope)
     .bind(now_ms)
+    .bind(i64::from(job.local))
     .execute(&mut **tx)
     .await?;
     if r.rows_affected() == 0 {
@@ -693,6 +696,129 @@ impl Store {
             out.reverse();
         }
         Ok(Some((out, more)))
+    }
+}
+
+/// An anchoring batch as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnchorBatch {
+    /// Merkle root.
+    pub root: B256,
+    /// Messages in it.
+    pub count: u64,
+    /// On-chain batch id, once anchored.
+    pub batch_id: Option<u64>,
+    /// Anchoring transaction, once anchored (unknown when a restart found it already on chain).
+    pub tx_hash: Option<B256>,
+    /// Block of that transaction.
+    pub block: Option<u64>,
+    /// Every message id in the batch.
+    pub members: Vec<B256>,
+}
+
+impl Store {
+    /// Local messages (posted by this node's clients) not yet in a batch, oldest first.
+    pub async fn unanchored_local(&self, limit: u32) -> Result<Vec<B256>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT m.id FROM messages m LEFT JOIN anchored a ON a.message_id = m.id
+             WHERE m.local = 1 AND a.message_id IS NULL ORDER BY m.seq LIMIT $1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| r.try_get::<Vec<u8>, _>("id").map(|id| B256::from_slice(&id))).collect()
+    }
+
+    /// Records a batch and its members before it goes on chain, so a restart resumes it.
+    pub async fn create_batch(&self, root: &B256, ids: &[B256], now: i64) -> Result<(), sqlx::Error> {
+        let mut tx = self.write_tx().await?;
+        sqlx::query("INSERT INTO anchor_batches (root, count, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+            .bind(root.as_slice())
+            .bind(i64::try_from(ids.len()).unwrap_or(i64::MAX))
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        for id in ids {
+            sqlx::query("INSERT INTO anchored (message_id, root) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                .bind(id.as_slice())
+                .bind(root.as_slice())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await
+    }
+
+    /// Batches recorded but not yet confirmed on chain: (root, count).
+    pub async fn pending_batches(&self) -> Result<Vec<(B256, u64)>, sqlx::Error> {
+        let rows = sqlx::query("SELECT root, count FROM anchor_batches WHERE batch_id IS NULL ORDER BY created_at")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let root: Vec<u8> = r.try_get("root")?;
+                let count: i64 = r.try_get("count")?;
+                Ok((B256::from_slice(&root), u64::try_from(count).unwrap_or_default()))
+            })
+            .collect()
+    }
+
+    /// Marks a batch as anchored.
+    pub async fn mark_anchored(
+        &self,
+        root: &B256,
+        batch_id: u64,
+        tx_hash: Option<B256>,
+        block: Option<u64>,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query("UPDATE anchor_batches SET batch_id = $1, tx_hash = $2, block = $3 WHERE root = $4")
+            .bind(to_i64(batch_id)?)
+            .bind(tx_hash.map(|h| h.to_vec()))
+            .bind(block.map(to_i64).transpose()?)
+            .bind(root.as_slice())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The batch holding a message, with all its members.
+    pub async fn batch_of(&self, message_id: &B256) -> Result<Option<AnchorBatch>, sqlx::Error> {
+        let row = sqlx::query(
+            "SELECT b.root, b.count, b.batch_id, b.tx_hash, b.block FROM anchored a
+             JOIN anchor_batches b ON b.root = a.root WHERE a.message_id = $1",
+        )
+        .bind(message_id.as_slice())
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(r) = row else { return Ok(None) };
+        let root: Vec<u8> = r.try_get("root")?;
+        let members = sqlx::query("SELECT message_id FROM anchored WHERE root = $1")
+            .bind(root.as_slice())
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|m| m.try_get::<Vec<u8>, _>("message_id").map(|id| B256::from_slice(&id)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let count: i64 = r.try_get("count")?;
+        let batch_id: Option<i64> = r.try_get("batch_id")?;
+        let tx_hash: Option<Vec<u8>> = r.try_get("tx_hash")?;
+        let block: Option<i64> = r.try_get("block")?;
+        Ok(Some(AnchorBatch {
+            root: B256::from_slice(&root),
+            count: u64::try_from(count).unwrap_or_default(),
+            batch_id: batch_id.and_then(|b| u64::try_from(b).ok()),
+            tx_hash: tx_hash.filter(|h| h.len() == 32).map(|h| B256::from_slice(&h)),
+            block: block.and_then(|b| u64::try_from(b).ok()),
+            members,
+        }))
+    }
+
+    /// The room of a stored message.
+    pub async fn message_room(&self, id: &B256) -> Result<Option<RoomId>, sqlx::Error> {
+        let room: Option<Vec<u8>> = sqlx::query_scalar("SELECT room FROM messages WHERE id = $1")
+            .bind(id.as_slice())
+            .fetch_optional(&self.pool)
+            .await?;
+        room.map(|r| RoomId::from_slice(&r).map_err(|e| sqlx::Error::Decode(Box::new(e)))).transpose()
     }
 }
 

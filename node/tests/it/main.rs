@@ -1,5 +1,6 @@
 //! Integration tests: a real node on port 0, driven over HTTP and WebSocket with real signers.
 
+mod anchor;
 mod auth;
 mod common;
 mod crash;

@@ -1,0 +1,18 @@
+-- Which messages this node's own clients posted (those it anchors on chain).
+ALTER TABLE messages ADD COLUMN local BIGINT NOT NULL DEFAULT 0;
+
+-- Merkle batches of local message ids; batch_id, tx_hash and block are set once on chain.
+CREATE TABLE anchor_batches (
+    root        BYTEA PRIMARY KEY,
+    count       BIGINT NOT NULL,
+    batch_id    BIGINT,
+    tx_hash     BYTEA,
+    block       BIGINT,
+    created_at  BIGINT NOT NULL
+);
+
+CREATE TABLE anchored (
+    message_id  BYTEA PRIMARY KEY,
+    root        BYTEA NOT NULL REFERENCES anchor_batches (root)
+);
+CREATE INDEX anchored_root ON anchored (root);

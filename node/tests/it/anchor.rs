@@ -1,0 +1,99 @@
+//! Anchoring on a real chain: messages posted at a node end up in a batch whose root is in
+//! `MessageAnchor`, and the proof the node serves verifies both in Rust and on chain.
+
+use std::time::Duration;
+
+use alloy::{primitives::B256, providers::ProviderBuilder, signers::local::PrivateKeySigner, sol};
+use dchat_node::{
+    Secrets,
+    anchor::AnchorConfig,
+    client::{Client, SignIn},
+    config::Config,
+    deploy::{self, Options},
+    store::RoomKind,
+};
+use ed25519_dalek::SigningKey;
+
+use crate::common::{Anvil, repo};
+
+const DEV_KEY: &str = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+
+sol! {
+    #[sol(rpc)]
+    interface Anchor {
+        function verify(uint256 batchId, bytes32 messageHash, bytes32[] proof) external view returns (bool);
+    }
+}
+
+#[tokio::test]
+async fn posted_messages_get_anchored_and_their_proofs_verify_on_chain() {
+    let anvil = Anvil::start();
+    let owner: PrivateKeySigner = DEV_KEY.parse().expect("key");
+    let d = deploy::deploy(&anvil.url, owner.clone(), &Options { artifacts: repo().join("out"), ..Options::default() })
+        .await
+        .expect("deploy");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let deployments = dir.path().join("deployments.json");
+    deploy::record(&deployments, &d).expect("record");
+
+    let mut config = Config {
+        http: "127.0.0.1:0".parse().expect("addr"),
+        data_dir: dir.path().join("node"),
+        rpc_url: Some(anvil.url.clone()),
+        database_url: crate::common::test_database().await,
+        anchor: Some(AnchorConfig { deployments, batch_size: 100, interval_secs: 1 }),
+        ..Config::default()
+    };
+    config.p2p.enabled = false;
+    // The contract's owner may anchor.
+    let node = dchat_node::spawn_with(config, Secrets { anchor_key: Some(owner) }).await.expect("node");
+
+    let wallet = PrivateKeySigner::random();
+    let device = SigningKey::from_bytes(&rand::random());
+    let mut client = Client::new(node.url());
+    client
+        .sign_in(&SignIn { wallet: &wallet, device: Some(&device), box_key: None, ttl_secs: 600, chain_id: None })
+        .await
+        .expect("sign in");
+    let room = client.create_room(&wallet, &device, "anchored", RoomKind::Group, &[]).await.expect("room");
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        ids.push(client.send_text(&room.id, &wallet, &device, &format!("m{i}")).await.expect("send").id);
+    }
+
+    let http = reqwest::Client::new();
+    let provider = ProviderBuilder::new().connect_http(anvil.url.parse().expect("url"));
+    let contract = Anchor::new(d.message_anchor, &provider);
+    for id in &ids {
+        let url = format!("{}/v1/messages/{id}/proof", node.url());
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        let proof: serde_json::Value = loop {
+            let resp = http.get(&url).bearer_auth(client.token().expect("token")).send().await.expect("proof");
+            if resp.status().is_success() {
+                break resp.json().await.expect("json");
+            }
+            let body: serde_json::Value = resp.json().await.expect("json");
+            assert_eq!(body["error"], "not_anchored_yet", "only waiting is expected: {body}");
+            assert!(tokio::time::Instant::now() < deadline, "not anchored in time");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        let siblings: Vec<B256> = proof["proof"]
+            .as_array()
+            .expect("proof")
+            .iter()
+            .map(|h| h.as_str().expect("hex").parse().expect("b256"))
+            .collect();
+        let root: B256 = proof["root"].as_str().expect("root").parse().expect("b256");
+        let message: B256 = id.parse().expect("id");
+        assert!(dchat_protocol::merkle::verify(&root, &message, &siblings), "verifies in Rust");
+        let batch_id = alloy::primitives::U256::from(proof["batch_id"].as_u64().expect("batch id"));
+        assert!(contract.verify(batch_id, message, siblings.clone()).call().await.expect("call"), "verifies on chain");
+        assert_eq!(proof["contract"].as_str(), Some(d.message_anchor.to_checksum(None).as_str()));
+        // A different message does not verify with this proof.
+        assert!(!contract.verify(batch_id, B256::repeat_byte(1), siblings).call().await.expect("call"));
+    }
+    // Someone outside the room may not read the proof.
+    let stranger = http.get(format!("{}/v1/messages/{}/proof", node.url(), ids[0])).send().await.expect("req");
+    assert_eq!(stranger.status().as_u16(), 401);
+    node.shutdown().await;
+}
