@@ -69,25 +69,37 @@ pub async fn run(state: AppState, rpc_url: String, key: PrivateKeySigner, target
             _ = shutdown.cancelled() => return,
             _ = tick.tick() => {}
         }
-        if let Err(e) = round(&state, &contract, cfg.batch_size).await {
-            tracing::warn!(target: "node::anchor", error = %e, "anchoring round failed; retrying next round");
+        // Full batches mean a backlog: keep going until it is drained.
+        loop {
+            match round(&state, &contract, target, cfg.batch_size).await {
+                Ok(full) if full && !shutdown.is_cancelled() => continue,
+                Ok(_) => break,
+                Err(e) => {
+                    tracing::warn!(target: "node::anchor", error = %e, "anchoring round failed; retrying next round");
+                    break;
+                }
+            }
         }
     }
 }
 
+/// Settles pending batches, then anchors one new batch; `true` when that batch was full.
 async fn round<P: Provider>(
     state: &AppState,
     contract: &IMessageAnchor::IMessageAnchorInstance<P>,
+    target: Target,
     batch_size: u32,
-) -> eyre::Result<()> {
-    for (root, count) in state.store.pending_batches().await? {
+) -> eyre::Result<bool> {
+    for (root, count) in state.store.pending_batches(target.chain_id, &target.contract).await? {
         settle(state, contract, root, count).await?;
     }
-    let ids = state.store.unanchored_local(batch_size.max(1)).await?;
-    let Some(tree) = Tree::new(&ids) else { return Ok(()) };
+    let batch_size = batch_size.max(1);
+    let ids = state.store.unanchored_local(batch_size).await?;
+    let Some(tree) = Tree::new(&ids) else { return Ok(false) };
     let root = tree.root();
-    state.store.create_batch(&root, &ids, state.now()).await?;
-    settle(state, contract, root, ids.len() as u64).await
+    state.store.create_batch(&root, &ids, state.now(), target.chain_id, &target.contract).await?;
+    settle(state, contract, root, ids.len() as u64).await?;
+    Ok(ids.len() as u32 == batch_size)
 }
 
 /// Puts a recorded batch on chain (unless it already is) and records the outcome.

@@ -4,6 +4,9 @@ ALTER TABLE messages ADD COLUMN local BIGINT NOT NULL DEFAULT 0;
 -- Merkle batches of local message ids; batch_id, tx_hash and block are set once on chain.
 CREATE TABLE anchor_batches (
     root        BYTEA PRIMARY KEY,
+    -- The chain and MessageAnchor contract this batch is (to be) anchored in.
+    chain_id    BIGINT NOT NULL,
+    contract    BYTEA NOT NULL,
     count       BIGINT NOT NULL,
     batch_id    BIGINT,
     tx_hash     BYTEA,

@@ -4,6 +4,9 @@ ALTER TABLE messages ADD COLUMN local INTEGER NOT NULL DEFAULT 0;
 -- Merkle batches of local message ids; batch_id, tx_hash and block are set once on chain.
 CREATE TABLE anchor_batches (
     root        BLOB PRIMARY KEY,
+    -- The chain and MessageAnchor contract this batch is (to be) anchored in.
+    chain_id    INTEGER NOT NULL,
+    contract    BLOB NOT NULL,
     count       INTEGER NOT NULL,
     batch_id    INTEGER,
     tx_hash     BLOB,

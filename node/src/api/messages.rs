@@ -219,15 +219,13 @@ pub async fn proof(
         .filter(|b| b.len() == 32)
         .map(|b| B256::from_slice(&b))
         .ok_or_else(|| ApiError::bad_request("invalid_message_id", format!("{id:?} is not a message id")))?;
-    let room = state
-        .store
-        .message_room(&message_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("message_not_found", "no such message"))?;
-    readable(&state, &room, caller.as_ref()).await?;
-    let Some(target) = state.anchor else {
+    // Whoever may not read the room learns nothing, not even that the message exists.
+    let not_found = || ApiError::not_found("message_not_found", "no such message (or not yours to see)");
+    let room = state.store.message_room(&message_id).await?.ok_or_else(not_found)?;
+    readable(&state, &room, caller.as_ref()).await.map_err(|_| not_found())?;
+    if state.anchor.is_none() {
         return Err(ApiError::not_found("anchoring_disabled", "this node does not anchor messages"));
-    };
+    }
     let batch = state.store.batch_of(&message_id).await?;
     let Some((batch, batch_id)) = batch.and_then(|b| b.batch_id.map(|id| (b, id))) else {
         return Err(ApiError::not_found(
@@ -239,8 +237,8 @@ pub async fn proof(
     let proof = tree.proof(&message_id).ok_or_else(|| ApiError::internal("message missing from its batch"))?;
     Ok(Json(ProofResponse {
         id: to_hex(message_id),
-        chain_id: target.chain_id,
-        contract: target.contract.to_checksum(None),
+        chain_id: batch.chain_id,
+        contract: batch.contract.to_checksum(None),
         batch_id,
         root: to_hex(batch.root),
         proof: proof.iter().map(to_hex).collect(),

@@ -704,6 +704,10 @@ impl Store {
 pub struct AnchorBatch {
     /// Merkle root.
     pub root: B256,
+    /// Chain it is anchored on.
+    pub chain_id: u64,
+    /// `MessageAnchor` it is anchored in.
+    pub contract: Address,
     /// Messages in it.
     pub count: u64,
     /// On-chain batch id, once anchored.
@@ -729,15 +733,28 @@ impl Store {
         rows.iter().map(|r| r.try_get::<Vec<u8>, _>("id").map(|id| B256::from_slice(&id))).collect()
     }
 
-    /// Records a batch and its members before it goes on chain, so a restart resumes it.
-    pub async fn create_batch(&self, root: &B256, ids: &[B256], now: i64) -> Result<(), sqlx::Error> {
+    /// Records a batch and its members before it goes on chain (to `chain_id` / `contract`), so
+    /// a restart resumes it.
+    pub async fn create_batch(
+        &self,
+        root: &B256,
+        ids: &[B256],
+        now: i64,
+        chain_id: u64,
+        contract: &Address,
+    ) -> Result<(), sqlx::Error> {
         let mut tx = self.write_tx().await?;
-        sqlx::query("INSERT INTO anchor_batches (root, count, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
-            .bind(root.as_slice())
-            .bind(i64::try_from(ids.len()).unwrap_or(i64::MAX))
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO anchor_batches (root, chain_id, contract, count, created_at) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(root.as_slice())
+        .bind(to_i64(chain_id)?)
+        .bind(contract.as_slice())
+        .bind(i64::try_from(ids.len()).unwrap_or(i64::MAX))
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
         for id in ids {
             sqlx::query("INSERT INTO anchored (message_id, root) VALUES ($1, $2) ON CONFLICT DO NOTHING")
                 .bind(id.as_slice())
@@ -748,11 +765,16 @@ impl Store {
         tx.commit().await
     }
 
-    /// Batches recorded but not yet confirmed on chain: (root, count).
-    pub async fn pending_batches(&self) -> Result<Vec<(B256, u64)>, sqlx::Error> {
-        let rows = sqlx::query("SELECT root, count FROM anchor_batches WHERE batch_id IS NULL ORDER BY created_at")
-            .fetch_all(&self.pool)
-            .await?;
+    /// Batches recorded for this chain and contract but not yet confirmed: (root, count).
+    pub async fn pending_batches(&self, chain_id: u64, contract: &Address) -> Result<Vec<(B256, u64)>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT root, count FROM anchor_batches
+             WHERE batch_id IS NULL AND chain_id = $1 AND contract = $2 ORDER BY created_at",
+        )
+        .bind(to_i64(chain_id)?)
+        .bind(contract.as_slice())
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter()
             .map(|r| {
                 let root: Vec<u8> = r.try_get("root")?;
@@ -783,7 +805,7 @@ impl Store {
     /// The batch holding a message, with all its members.
     pub async fn batch_of(&self, message_id: &B256) -> Result<Option<AnchorBatch>, sqlx::Error> {
         let row = sqlx::query(
-            "SELECT b.root, b.count, b.batch_id, b.tx_hash, b.block FROM anchored a
+            "SELECT b.root, b.chain_id, b.contract, b.count, b.batch_id, b.tx_hash, b.block FROM anchored a
              JOIN anchor_batches b ON b.root = a.root WHERE a.message_id = $1",
         )
         .bind(message_id.as_slice())
@@ -802,8 +824,12 @@ impl Store {
         let batch_id: Option<i64> = r.try_get("batch_id")?;
         let tx_hash: Option<Vec<u8>> = r.try_get("tx_hash")?;
         let block: Option<i64> = r.try_get("block")?;
+        let chain_id: i64 = r.try_get("chain_id")?;
+        let contract: Vec<u8> = r.try_get("contract")?;
         Ok(Some(AnchorBatch {
             root: B256::from_slice(&root),
+            chain_id: u64::try_from(chain_id).unwrap_or_default(),
+            contract: Address::from_slice(&contract),
             count: u64::try_from(count).unwrap_or_default(),
             batch_id: batch_id.and_then(|b| u64::try_from(b).ok()),
             tx_hash: tx_hash.filter(|h| h.len() == 32).map(|h| B256::from_slice(&h)),
