@@ -1,5 +1,6 @@
 -- Which messages this node's own clients posted (those it anchors on chain).
 ALTER TABLE messages ADD COLUMN local INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX messages_local ON messages (local, seq);
 
 -- Merkle batches of local message ids; batch_id, tx_hash and block are set once on chain.
 CREATE TABLE anchor_batches (
