@@ -26,6 +26,7 @@ sol! {
         function anchor(bytes32 root, uint64 count) external returns (uint256 batchId);
         function batchOf(bytes32 root) external view returns (uint256 batchId);
         function verify(uint256 batchId, bytes32 messageHash, bytes32[] proof) external view returns (bool);
+        function canAnchor(address account) external view returns (bool);
     }
 }
 

@@ -218,6 +218,19 @@ async fn anchor_target(
     let d = deployments.get(&chain_id).ok_or_else(|| {
         eyre::eyre!("{} has no deployment for chain {chain_id}; run dchat-deploy first", a.deployments.display())
     })?;
+    // Refuse to start with a key the contract would refuse: its batches would never settle.
+    let allowed = anchor::IMessageAnchor::new(d.message_anchor, &provider)
+        .canAnchor(key.address())
+        .call()
+        .await
+        .wrap_err("asking MessageAnchor whether the anchor key may anchor")?;
+    if !allowed {
+        eyre::bail!(
+            "the anchor key {} may not anchor in MessageAnchor {}: use the contract's owner or register the node in NodeRegistry",
+            key.address(),
+            d.message_anchor
+        );
+    }
     Ok((anchor::Target { chain_id, contract: d.message_anchor }, key))
 }
 

@@ -97,3 +97,26 @@ async fn posted_messages_get_anchored_and_their_proofs_verify_on_chain() {
     assert_eq!(stranger.status().as_u16(), 404, "not even the message's existence is revealed");
     node.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_key_the_contract_would_refuse_stops_the_node_at_start() {
+    let anvil = Anvil::start();
+    let owner: PrivateKeySigner = DEV_KEY.parse().expect("key");
+    let d = deploy::deploy(&anvil.url, owner, &Options { artifacts: repo().join("out"), ..Options::default() })
+        .await
+        .expect("deploy");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let deployments = dir.path().join("deployments.json");
+    deploy::record(&deployments, &d).expect("record");
+    let mut config = Config {
+        http: "127.0.0.1:0".parse().expect("addr"),
+        data_dir: dir.path().join("node"),
+        rpc_url: Some(anvil.url.clone()),
+        anchor: Some(AnchorConfig { deployments, batch_size: 100, interval_secs: 1 }),
+        ..Config::default()
+    };
+    config.p2p.enabled = false;
+    let stranger = PrivateKeySigner::random();
+    let err = dchat_node::spawn_with(config, Secrets { anchor_key: Some(stranger) }).await.expect_err("refused");
+    assert!(format!("{err:#}").contains("may not anchor"), "says why: {err:#}");
+}
