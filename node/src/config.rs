@@ -77,8 +77,6 @@ pub struct Limits {
     pub ws_max_subscriptions: usize,
     /// Largest history page.
     pub max_page: u32,
-    /// Members named when creating a room.
-    pub max_initial_members: usize,
 }
 
 impl Default for Limits {
@@ -89,7 +87,6 @@ impl Default for Limits {
             ws_queue: 256,
             ws_max_subscriptions: 1000,
             max_page: 500,
-            max_initial_members: 256,
         }
     }
 }

@@ -14,9 +14,7 @@ use dchat_node::{
 };
 use ed25519_dalek::SigningKey;
 
-use crate::common::{Anvil, repo};
-
-const DEV_KEY: &str = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+use crate::common::{Anvil, DEV_KEY, repo};
 
 sol! {
     #[sol(rpc)]
@@ -25,26 +23,32 @@ sol! {
     }
 }
 
-#[tokio::test]
-async fn posted_messages_get_anchored_and_their_proofs_verify_on_chain() {
-    let anvil = Anvil::start();
+/// Deploys the contracts on `anvil` and returns them with a node config that anchors there.
+async fn anchoring_setup(anvil: &Anvil, dir: &std::path::Path) -> (deploy::Deployment, Config) {
     let owner: PrivateKeySigner = DEV_KEY.parse().expect("key");
-    let d = deploy::deploy(&anvil.url, owner.clone(), &Options { artifacts: repo().join("out"), ..Options::default() })
+    let d = deploy::deploy(&anvil.url, owner, &Options { artifacts: repo().join("out"), ..Options::default() })
         .await
         .expect("deploy");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let deployments = dir.path().join("deployments.json");
+    let deployments = dir.join("deployments.json");
     deploy::record(&deployments, &d).expect("record");
-
     let mut config = Config {
         http: "127.0.0.1:0".parse().expect("addr"),
-        data_dir: dir.path().join("node"),
+        data_dir: dir.join("node"),
         rpc_url: Some(anvil.url.clone()),
         database_url: crate::common::test_database().await,
         anchor: Some(AnchorConfig { deployments, batch_size: 100, interval_secs: 1 }),
         ..Config::default()
     };
     config.p2p.enabled = false;
+    (d, config)
+}
+
+#[tokio::test]
+async fn posted_messages_get_anchored_and_their_proofs_verify_on_chain() {
+    let anvil = Anvil::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (d, config) = anchoring_setup(&anvil, dir.path()).await;
+    let owner: PrivateKeySigner = DEV_KEY.parse().expect("key");
     // The contract's owner may anchor.
     let node = dchat_node::spawn_with(config, Secrets { anchor_key: Some(owner) }).await.expect("node");
 
@@ -101,21 +105,8 @@ async fn posted_messages_get_anchored_and_their_proofs_verify_on_chain() {
 #[tokio::test]
 async fn a_key_the_contract_would_refuse_stops_the_node_at_start() {
     let anvil = Anvil::start();
-    let owner: PrivateKeySigner = DEV_KEY.parse().expect("key");
-    let d = deploy::deploy(&anvil.url, owner, &Options { artifacts: repo().join("out"), ..Options::default() })
-        .await
-        .expect("deploy");
     let dir = tempfile::tempdir().expect("tempdir");
-    let deployments = dir.path().join("deployments.json");
-    deploy::record(&deployments, &d).expect("record");
-    let mut config = Config {
-        http: "127.0.0.1:0".parse().expect("addr"),
-        data_dir: dir.path().join("node"),
-        rpc_url: Some(anvil.url.clone()),
-        anchor: Some(AnchorConfig { deployments, batch_size: 100, interval_secs: 1 }),
-        ..Config::default()
-    };
-    config.p2p.enabled = false;
+    let (_, config) = anchoring_setup(&anvil, dir.path()).await;
     let stranger = PrivateKeySigner::random();
     let err = dchat_node::spawn_with(config, Secrets { anchor_key: Some(stranger) }).await.expect_err("refused");
     assert!(format!("{err:#}").contains("may not anchor"), "says why: {err:#}");

@@ -193,6 +193,9 @@ pub(crate) async fn all_ids(client: &Client, room: &dchat_protocol::RoomId) -> V
     }
 }
 
+/// anvil's first development account (owner of what the tests deploy).
+pub(crate) const DEV_KEY: &str = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+
 /// The repository root.
 pub(crate) fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")

@@ -9,10 +9,7 @@ use alloy::{
 };
 use dchat_node::deploy::{self, Options};
 
-use crate::common::{Anvil, repo};
-
-/// anvil's first development account.
-const DEV_KEY: &str = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+use crate::common::{Anvil, DEV_KEY, repo};
 
 sol! {
     #[sol(rpc)]

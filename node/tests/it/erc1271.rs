@@ -10,10 +10,7 @@ use alloy::{
 use dchat_protocol::siwe::{Fields, format_time};
 use time::{Duration, OffsetDateTime};
 
-use crate::common::{Anvil, TestNode, repo};
-
-/// anvil's first development account.
-const DEV_KEY: &str = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+use crate::common::{Anvil, DEV_KEY, TestNode, repo};
 
 /// Deploys `ERC1271Wallet(owner)` from the forge artifact.
 async fn deploy_wallet(rpc: &str, owner: Address) -> Address {
