@@ -1,0 +1,141 @@
+// HTTP client of a dchat-node. The dApp is served by the node, so requests go to its own origin.
+
+import { encodeEnvelope, type Envelope } from "../protocol/envelope";
+import type { NonceReply } from "../protocol/siwe";
+import type { ErrorBody, MessagePage, PostReply, Room, SignInReply } from "./types";
+
+/** A reply with an error status: `code` is the node's stable snake_case code. */
+export class ApiError extends Error {
+  override name = "ApiError";
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly retryAfterSecs?: number,
+  ) {
+    super(message);
+  }
+
+  /** The token is missing, expired or no longer accepted: sign in again. */
+  get isSessionProblem(): boolean {
+    return this.status === 401 && (this.code === "unauthorized" || this.code.startsWith("token_"));
+  }
+}
+
+/** The node did not answer (down, unreachable, or too slow). */
+export class NodeUnreachableError extends Error {
+  override name = "NodeUnreachableError";
+}
+
+const TIMEOUT_MS = 15_000;
+
+export interface NodeClientOptions {
+  /** Origin of the node; empty means this page's origin. */
+  base?: string;
+  /** The access token to send, if signed in. */
+  token?: () => string | undefined;
+  /** Called when the node refuses the token (expired, or from a replaced node key). */
+  onSessionProblem?: (err: ApiError) => void;
+}
+
+export class NodeClient {
+  constructor(private readonly opts: NodeClientOptions = {}) {}
+
+  nonce(): Promise<NonceReply> {
+    return this.request("GET", "/v1/auth/nonce", { auth: false });
+  }
+
+  signIn(message: string, signature: string): Promise<SignInReply> {
+    return this.request("POST", "/v1/auth/siwe", { json: { message, signature }, auth: false });
+  }
+
+  async rooms(): Promise<Room[]> {
+    const r = await this.request<{ rooms: Room[] }>("GET", "/v1/rooms");
+    return r.rooms;
+  }
+
+  room(id: string): Promise<Room> {
+    return this.request("GET", `/v1/rooms/${id}`);
+  }
+
+  /** Creates a room from a signed `CreateRoom` envelope. */
+  createRoom(env: Envelope): Promise<Room> {
+    return this.request("POST", "/v1/rooms", { envelope: env });
+  }
+
+  /** Joins a channel with a signed `Join` envelope. */
+  join(room: string, env: Envelope): Promise<Room> {
+    return this.request("POST", `/v1/rooms/${room}/join`, { envelope: env });
+  }
+
+  /** Posts a signed message envelope. */
+  post(room: string, env: Envelope): Promise<PostReply> {
+    return this.request("POST", `/v1/rooms/${room}/messages`, { envelope: env });
+  }
+
+  messages(room: string, page: { before?: string; after?: string; limit?: number } = {}): Promise<MessagePage> {
+    const q = new URLSearchParams();
+    if (page.before) q.set("before", page.before);
+    if (page.after) q.set("after", page.after);
+    if (page.limit) q.set("limit", String(page.limit));
+    const qs = q.toString();
+    return this.request("GET", `/v1/rooms/${room}/messages${qs ? `?${qs}` : ""}`);
+  }
+
+  /** The WebSocket URL of this node. */
+  wsUrl(): string {
+    const base = new URL(this.opts.base || window.location.origin);
+    base.protocol = base.protocol === "https:" ? "wss:" : "ws:";
+    base.pathname = "/v1/ws";
+    return base.toString();
+  }
+
+  private async request<T>(
+    method: string,
+    path: string,
+    opt: { json?: unknown; envelope?: Envelope; auth?: boolean } = {},
+  ): Promise<T> {
+    const headers: Record<string, string> = { Accept: "application/json" };
+    let body: BodyInit | undefined;
+    if (opt.json !== undefined) {
+      headers["Content-Type"] = "application/json";
+      body = JSON.stringify(opt.json);
+    } else if (opt.envelope) {
+      headers["Content-Type"] = "application/x-protobuf";
+      body = new Uint8Array(encodeEnvelope(opt.envelope));
+    }
+    const token = opt.auth === false ? undefined : this.opts.token?.();
+    if (token) headers.Authorization = `Bearer ${token}`;
+
+    let res: Response;
+    try {
+      res = await fetch(`${this.opts.base ?? ""}${path}`, {
+        method,
+        headers,
+        body,
+        signal: AbortSignal.timeout(TIMEOUT_MS),
+        credentials: "omit",
+      });
+    } catch (err) {
+      throw new NodeUnreachableError(`cannot reach the node (${(err as Error).message})`);
+    }
+    if (res.ok) return (await res.json()) as T;
+
+    let code = "http_" + res.status;
+    let message = res.statusText || `HTTP ${res.status}`;
+    try {
+      const e = (await res.json()) as ErrorBody;
+      if (typeof e.error === "string") code = e.error;
+      if (typeof e.message === "string") message = e.message;
+    } catch {
+      // Not the node's JSON error (a proxy, or no node at all behind this origin).
+      if (res.status === 502 || res.status === 503 || res.status === 504) {
+        throw new NodeUnreachableError(`the node is not answering (HTTP ${res.status})`);
+      }
+    }
+    const retry = Number(res.headers.get("Retry-After"));
+    const err = new ApiError(res.status, code, message, Number.isFinite(retry) && retry > 0 ? retry : undefined);
+    if (err.isSessionProblem && token) this.opts.onSessionProblem?.(err);
+    throw err;
+  }
+}

@@ -1,0 +1,62 @@
+// Turning failures into what the user reads.
+
+import { ApiError, NodeUnreachableError } from "../api/client";
+import { WalletError } from "../wallet/wallet";
+
+export type ErrorKind = "rejected" | "wrong_network" | "unreachable" | "expired" | "wallet" | "api" | "other";
+
+export interface Problem {
+  kind: ErrorKind;
+  title: string;
+  detail: string;
+}
+
+const API_TEXT: Record<string, string> = {
+  rate_limited: "Too many requests. Wait a moment and try again.",
+  device_key_taken:
+    "This browser's device key is already registered to another wallet on this node. Use another browser profile for this wallet.",
+  invite_required: "This is a private group: only the members its creator named can join.",
+  room_not_found: "There is no room with this id on this node.",
+  not_a_member: "You are not a member of this room.",
+  invalid_room_id: "That is not a room id (0x followed by 64 hex digits).",
+  envelope_clock_skew: "Your device's clock is ahead of the node's. Correct the clock and try again.",
+  envelope_too_old: "The message is too old to send (or your clock is behind). Try again.",
+  delegation_expired: "This device's delegation has expired. Sign in again.",
+  device_not_delegated: "This device is not delegated by your wallet on this node. Sign in again.",
+  siwe_chain_not_allowed: "The node does not accept sign-ins from this network.",
+  siwe_nonce_expired: "The sign-in took too long. Try again.",
+  siwe_nonce_used: "That sign-in was already used. Try again.",
+  siwe_signature_invalid: "The wallet's signature does not match the account.",
+  invalid_name: "The name must have 1 to 100 characters and no control characters.",
+  too_many_members: "A group can start with at most 256 members.",
+  payload_too_large: "The message is too large.",
+  envelope_too_large: "The message is too large.",
+};
+
+export function describeError(err: unknown): Problem {
+  if (err instanceof NodeUnreachableError) {
+    return {
+      kind: "unreachable",
+      title: "Node unreachable",
+      detail: "Cannot reach the dchat node. Check your connection; the node may be down. Try again in a moment.",
+    };
+  }
+  if (err instanceof WalletError) {
+    if (err.kind === "rejected") {
+      return { kind: "rejected", title: "Request rejected", detail: "You rejected the request in your wallet." };
+    }
+    return { kind: "wallet", title: "Wallet error", detail: err.message };
+  }
+  if (err instanceof ApiError) {
+    if (err.isSessionProblem) {
+      return { kind: "expired", title: "Session expired", detail: "Your session has ended. Sign in again to continue." };
+    }
+    if (err.code === "siwe_chain_not_allowed") {
+      return { kind: "wrong_network", title: "Wrong network", detail: API_TEXT[err.code]! };
+    }
+    let detail = API_TEXT[err.code] ?? err.message;
+    if (err.code === "rate_limited" && err.retryAfterSecs) detail = `Too many requests. Try again in ${err.retryAfterSecs} s.`;
+    return { kind: "api", title: "The node refused the request", detail: `${detail} (${err.code})` };
+  }
+  return { kind: "other", title: "Something went wrong", detail: (err as Error)?.message ?? String(err) };
+}

@@ -1,0 +1,57 @@
+// Building the envelopes the dApp sends: text messages, CreateRoom and Join.
+
+import { fromHex, randomBytes, toHex, utf8 } from "../lib/bytes";
+import { BODY_VERSION, Kind, signBody, type Envelope } from "./envelope";
+import { encodeCreateRoom, roomId, RoomKind } from "./room";
+
+/** The signing identity: the wallet and its delegated device key. */
+export interface Signer {
+  /** Wallet address (any case). */
+  address: string;
+  signPublic: Uint8Array;
+  signSecret: Uint8Array;
+}
+
+function base(signer: Signer, room: Uint8Array, lamport: number | bigint, kind: number, payload: Uint8Array, now: number) {
+  return signBody(
+    {
+      version: BODY_VERSION,
+      room,
+      sender: fromHex(signer.address, 20),
+      deviceKey: signer.signPublic,
+      timestampMs: BigInt(now),
+      lamport: BigInt(lamport),
+      kind,
+      payload,
+    },
+    signer.signSecret,
+  );
+}
+
+/** A text message. `lamport` is one more than the newest lamport seen in the room. */
+export function composeText(signer: Signer, room: string, lamport: number, text: string, now = Date.now()): Envelope {
+  return base(signer, fromHex(room, 32), lamport, Kind.Text, utf8(text), now);
+}
+
+/** A `Join` for a channel (empty payload, as the reference client sends). */
+export function composeJoin(signer: Signer, room: string, lamport: number, now = Date.now()): Envelope {
+  return base(signer, fromHex(room, 32), lamport, Kind.Join, new Uint8Array(), now);
+}
+
+/** A `CreateRoom` (lamport 0): the room id derives from the creator and a random salt. */
+export function composeCreateRoom(
+  signer: Signer,
+  args: { name: string; kind: "group" | "channel"; members: string[]; salt?: Uint8Array },
+  now = Date.now(),
+): { envelope: Envelope; roomId: `0x${string}` } {
+  const salt = args.salt ?? randomBytes(32);
+  const sender = fromHex(signer.address, 20);
+  const id = roomId(sender, salt);
+  const payload = encodeCreateRoom({
+    name: args.name,
+    kind: args.kind === "group" ? RoomKind.Group : RoomKind.Channel,
+    members: args.members.map((m) => fromHex(m, 20)),
+    salt,
+  });
+  return { envelope: base(signer, id, 0, Kind.CreateRoom, payload, now), roomId: toHex(id) };
+}

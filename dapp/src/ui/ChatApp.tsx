@@ -1,0 +1,63 @@
+// The signed-in app: room list beside the open room (one or the other on a phone).
+
+import { useEffect, useMemo } from "react";
+import type { NodeClient } from "../api/client";
+import { ChatStore } from "../state/chat";
+import type { Session } from "../state/session";
+import { ChatView } from "./ChatView";
+import { CreateRoomForm } from "./CreateRoomForm";
+import { shortAddress } from "./format";
+import { JoinChannelForm } from "./JoinChannelForm";
+import { RoomList } from "./RoomList";
+import { useRoute } from "./route";
+import { useStore } from "./useStore";
+
+const LIVE_TEXT = { connecting: "Connecting…", open: "Live", reconnecting: "Reconnecting…", closed: "Offline" } as const;
+
+export function ChatApp(props: { client: NodeClient; session: Session; onSignOut(): void; onExpired(): void }) {
+  const store = useMemo(
+    () => new ChatStore(props.client, props.session, props.onExpired),
+    // One store per session.
+    [props.session],
+  );
+  useEffect(() => {
+    store.start();
+    return () => store.stop();
+  }, [store]);
+  useStore(store);
+  const route = useRoute();
+  const showMain = route.name !== "home";
+
+  return (
+    <div className={`app ${showMain ? "show-main" : "show-list"}`}>
+      <header className="topbar">
+        <a className="brand" href="#/">
+          dchat
+        </a>
+        <span className={`live live-${store.liveStatus}`} role="status" aria-live="polite" data-live={store.liveStatus}>
+          {LIVE_TEXT[store.liveStatus]}
+        </span>
+        <span className="me" title={props.session.address} data-testid="me">
+          {shortAddress(props.session.address)}
+        </span>
+        <button type="button" className="secondary small" onClick={props.onSignOut}>
+          Sign out
+        </button>
+      </header>
+      <nav className="sidebar" aria-label="Rooms">
+        <RoomList store={store} current={route.name === "room" ? route.id : undefined} />
+      </nav>
+      <main className="main">
+        {route.name === "room" && <ChatView key={route.id} store={store} roomId={route.id} session={props.session} />}
+        {route.name === "new-group" && <CreateRoomForm key="group" store={store} kind="group" self={props.session.address} />}
+        {route.name === "new-channel" && <CreateRoomForm key="channel" store={store} kind="channel" self={props.session.address} />}
+        {route.name === "join" && <JoinChannelForm store={store} initialId={route.id} />}
+        {route.name === "home" && (
+          <div className="empty">
+            <p>Pick a room, or start a new group or channel.</p>
+          </div>
+        )}
+      </main>
+    </div>
+  );
+}

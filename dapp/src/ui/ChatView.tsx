@@ -1,0 +1,210 @@
+// One room: live timeline, infinite scroll back through history, composer.
+
+import { useEffect, useLayoutEffect, useRef, useState } from "react";
+import type { ChatMessage, ChatStore } from "../state/chat";
+import { MAX_TEXT_BYTES } from "../state/chat";
+import type { Session } from "../state/session";
+import { formatTime, shortAddress } from "./format";
+import { href } from "./route";
+import { useStore } from "./useStore";
+
+export function ChatView({ store, roomId, session }: { store: ChatStore; roomId: string; session: Session }) {
+  useStore(store);
+  const room = store.room(roomId);
+  const view = store.view(roomId);
+  const listRef = useRef<HTMLOListElement>(null);
+  const stick = useRef(true);
+  const anchor = useRef<{ firstId?: string; height: number } | undefined>(undefined);
+  const [copied, setCopied] = useState(false);
+
+  useEffect(() => {
+    store.setOpenRoom(roomId);
+    return () => store.setOpenRoom(undefined);
+  }, [store, roomId]);
+
+  useEffect(() => {
+    if (room && !view.loadedNewest) void store.refreshNewest(roomId);
+    // Only when the room first appears.
+  }, [room?.id]);
+
+  // Keep the view pinned to the bottom, or in place when older messages arrive on top.
+  const firstId = view.messages[0]?.id;
+  const count = view.messages.length;
+  useLayoutEffect(() => {
+    const el = listRef.current;
+    if (!el) return;
+    const a = anchor.current;
+    if (a && a.firstId !== firstId) {
+      el.scrollTop += el.scrollHeight - a.height;
+      anchor.current = undefined;
+    } else if (stick.current) {
+      el.scrollTop = el.scrollHeight;
+    }
+  }, [firstId, count]);
+
+  function onScroll() {
+    const el = listRef.current;
+    if (!el) return;
+    stick.current = el.scrollHeight - el.scrollTop - el.clientHeight < 40;
+    if (el.scrollTop < 120 && view.hasMoreBefore && !view.loadingOlder) {
+      anchor.current = { firstId, height: el.scrollHeight };
+      void store.loadOlder(roomId);
+    }
+  }
+
+  // Short histories do not scroll: load more until the list fills its box.
+  useEffect(() => {
+    const el = listRef.current;
+    if (el && view.hasMoreBefore && !view.loadingOlder && el.scrollHeight <= el.clientHeight) {
+      anchor.current = { firstId, height: el.scrollHeight };
+      void store.loadOlder(roomId);
+    }
+  }, [view.hasMoreBefore, view.loadingOlder, firstId, store, roomId]);
+
+  if (!room) {
+    return (
+      <section className="chat">
+        <p className="muted">{store.roomsLoaded ? "You are not in this room." : "Loading…"}</p>
+        <p>
+          <a href={href({ name: "join", id: roomId })}>Join it as a channel</a> · <a href="#/">Back to rooms</a>
+        </p>
+      </section>
+    );
+  }
+
+  async function copyId() {
+    try {
+      await navigator.clipboard.writeText(roomId);
+      setCopied(true);
+      setTimeout(() => setCopied(false), 1500);
+    } catch {
+      // Clipboard refused (no permission): the id stays visible to select by hand.
+    }
+  }
+
+  return (
+    <section className="chat" aria-labelledby="room-title">
+      <header className="chat-header">
+        <a className="back" href="#/" aria-label="Back to rooms">
+          ←
+        </a>
+        <div className="chat-title">
+          <h2 id="room-title">{room.name}</h2>
+          <span className="muted small">
+            {room.kind === "channel" ? "Public channel" : "Private group"} ·{" "}
+            <code className="room-id" data-testid="room-id" title={roomId}>
+              {roomId}
+            </code>
+          </span>
+        </div>
+        <button type="button" className="secondary small" onClick={() => void copyId()}>
+          {copied ? "Copied" : "Copy id"}
+        </button>
+      </header>
+      <ol className="messages" ref={listRef} onScroll={onScroll} role="log" aria-label={`Messages in ${room.name}`} aria-live="polite" tabIndex={0}>
+        {view.loadingOlder && <li className="muted center">Loading older messages…</li>}
+        {!view.hasMoreBefore && view.loadedNewest && <li className="muted center">Start of the room</li>}
+        {view.loadError && (
+          <li className="problem" role="alert">
+            {view.loadError}{" "}
+            <button type="button" className="small" onClick={() => void store.refreshNewest(roomId)}>
+              Retry
+            </button>
+          </li>
+        )}
+        {view.messages.map((m) => (
+          <MessageRow key={m.id} m={m} self={session.address} onRetry={() => store.retry(roomId, m.id)} />
+        ))}
+      </ol>
+      <Composer onSend={(text) => store.send(roomId, text)} roomName={room.name} />
+    </section>
+  );
+}
+
+function MessageRow({ m, self, onRetry }: { m: ChatMessage; self: string; onRetry(): void }) {
+  const mine = m.sender.toLowerCase() === self.toLowerCase();
+  const who = mine ? "You" : shortAddress(m.sender);
+  if (m.kind === "create_room" || m.kind === "join") {
+    return (
+      <li className="event" data-id={m.id} data-kind={m.kind}>
+        {who} {m.kind === "join" ? "joined" : "created the room"} · <time>{formatTime(m.timestamp_ms)}</time>
+      </li>
+    );
+  }
+  let body: React.ReactNode;
+  if (m.kind === "text" && m.text !== undefined) body = <p className="text">{m.text}</p>;
+  else body = <p className="text muted">[{m.kind} message: not shown by this version]</p>;
+  return (
+    <li className={`msg ${mine ? "mine" : ""} ${m.status}`} data-id={m.id} data-status={m.status}>
+      <div className="meta">
+        <span className="sender" title={m.sender}>
+          {who}
+        </span>{" "}
+        <time dateTime={new Date(m.timestamp_ms).toISOString()}>{formatTime(m.timestamp_ms)}</time>
+        {m.status === "pending" && <span className="muted small"> · Sending…</span>}
+      </div>
+      {body}
+      {m.status === "failed" && (
+        <div className="failed" role="alert">
+          <span>{m.error ?? "Not sent"}</span>{" "}
+          <button type="button" className="small" onClick={onRetry}>
+            Retry
+          </button>
+        </div>
+      )}
+    </li>
+  );
+}
+
+function Composer({ onSend, roomName }: { onSend(text: string): void; roomName: string }) {
+  const [text, setText] = useState("");
+  const bytes = new TextEncoder().encode(text).length;
+  const tooLong = bytes > MAX_TEXT_BYTES;
+
+  function submit() {
+    const t = text.trim();
+    if (!t || tooLong) return;
+    onSend(t);
+    setText("");
+  }
+
+  return (
+    <form
+      className="composer"
+      onSubmit={(e) => {
+        e.preventDefault();
+        submit();
+      }}
+    >
+      <label htmlFor="composer-text" className="visually-hidden">
+        Message {roomName}
+      </label>
+      <textarea
+        id="composer-text"
+        rows={1}
+        placeholder={`Message ${roomName}`}
+        value={text}
+        onChange={(e) => setText(e.target.value)}
+        onKeyDown={(e) => {
+          if (e.key === "Enter" && !e.shiftKey && !e.nativeEvent.isComposing) {
+            e.preventDefault();
+            submit();
+          }
+        }}
+        aria-invalid={tooLong}
+        aria-describedby="composer-hint"
+      />
+      <button type="submit" disabled={!text.trim() || tooLong}>
+        Send
+      </button>
+      <span id="composer-hint" className="visually-hidden">
+        Enter sends, Shift+Enter adds a line.
+      </span>
+      {tooLong && (
+        <span className="problem small" role="alert">
+          Too long to send.
+        </span>
+      )}
+    </form>
+  );
+}

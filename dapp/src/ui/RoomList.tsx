@@ -1,0 +1,58 @@
+import type { ChatStore } from "../state/chat";
+import { href } from "./route";
+
+export function RoomList({ store, current }: { store: ChatStore; current?: string }) {
+  const rooms = store.roomsByActivity();
+  return (
+    <div className="rooms">
+      <div className="room-actions">
+        <a className="button" href={href({ name: "new-group" })}>
+          New group
+        </a>
+        <a className="button" href={href({ name: "new-channel" })}>
+          New channel
+        </a>
+        <a className="button secondary" href={href({ name: "join" })}>
+          Join channel
+        </a>
+      </div>
+      <h2 className="section-title" id="rooms-title">
+        Rooms
+      </h2>
+      {store.roomsError && (
+        <p className="problem problem-unreachable" role="alert" data-problem="rooms">
+          {store.roomsError}
+        </p>
+      )}
+      {!store.roomsLoaded && !store.roomsError && <p className="muted">Loading rooms…</p>}
+      {store.roomsLoaded && rooms.length === 0 && <p className="muted">No rooms yet.</p>}
+      <ul aria-labelledby="rooms-title" className="room-list">
+        {rooms.map((r) => {
+          const unread = store.unread(r.id);
+          const active = current === r.id.toLowerCase();
+          return (
+            <li key={r.id}>
+              <a
+                href={href({ name: "room", id: r.id.toLowerCase() })}
+                className={`room-link ${active ? "active" : ""}`}
+                aria-current={active ? "page" : undefined}
+                data-room-id={r.id.toLowerCase()}
+              >
+                <span className="room-kind" aria-hidden>
+                  {r.kind === "channel" ? "#" : "●"}
+                </span>
+                <span className="room-name">{r.name}</span>
+                <span className="visually-hidden">{r.kind === "channel" ? "(channel)" : "(group)"}</span>
+                {unread > 0 && (
+                  <span className="badge" data-testid="unread" aria-label={`${unread} unread`}>
+                    {unread > 99 ? "99+" : unread}
+                  </span>
+                )}
+              </a>
+            </li>
+          );
+        })}
+      </ul>
+    </div>
+  );
+}
