@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod attestation;
 pub mod delegation;
 pub mod envelope;
 pub mod ids;
