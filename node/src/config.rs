@@ -41,6 +41,9 @@ pub struct Config {
     pub p2p: crate::p2p::P2pConfig,
     /// On-chain anchoring of local messages (needs `rpc_url` and `DCHAT_ANCHOR_KEY`).
     pub anchor: Option<crate::anchor::AnchorConfig>,
+    /// Directory of the built web dApp (`dapp/dist`), served at `/` with `index.html` for
+    /// unknown paths. Unset: no dApp is served.
+    pub dapp_dir: Option<PathBuf>,
 }
 
 /// Sign-in and session settings.
@@ -140,6 +143,7 @@ impl Default for Config {
             log_format: LogFormat::Text,
             p2p: crate::p2p::P2pConfig::default(),
             anchor: None,
+            dapp_dir: None,
         }
     }
 }

@@ -47,6 +47,9 @@ struct Args {
     /// Run without the peer-to-peer network.
     #[arg(long, env = "DCHAT_NO_P2P")]
     no_p2p: bool,
+    /// Serve the built web dApp from this directory at `/` (e.g. dapp/dist).
+    #[arg(long, env = "DCHAT_DAPP_DIR")]
+    dapp_dir: Option<std::path::PathBuf>,
 }
 
 #[tokio::main]
@@ -85,6 +88,9 @@ async fn main() -> eyre::Result<()> {
     }
     if let Some(v) = args.bootstrap {
         config.p2p.bootstrap = v;
+    }
+    if args.dapp_dir.is_some() {
+        config.dapp_dir = args.dapp_dir;
     }
     if args.no_p2p {
         config.p2p.enabled = false;

@@ -122,13 +122,22 @@ pub fn router(state: AppState) -> Router {
         .route("/messages/{id}/proof", get(messages::proof))
         .layer(DefaultBodyLimit::max(16 * 1024))
         .layer(middleware::from_fn_with_state(state.clone(), limit_ip));
-    Router::new()
+    let api_not_found = || async { ApiError::not_found("not_found", "no such endpoint") };
+    let router = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/.well-known/jwks.json", get(auth::jwks))
-        .nest("/v1", v1)
-        .fallback(|| async { ApiError::not_found("not_found", "no such endpoint") })
+        .nest("/v1", v1.fallback(api_not_found));
+    // The dApp is a single-page app: unknown paths outside the API get its index.html.
+    let router = match &state.config.dapp_dir {
+        Some(dir) => router.fallback_service(
+            tower_http::services::ServeDir::new(dir)
+                .fallback(tower_http::services::ServeFile::new(dir.join("index.html"))),
+        ),
+        None => router.fallback(api_not_found),
+    };
+    router
         .method_not_allowed_fallback(|| async {
             ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this endpoint")
         })

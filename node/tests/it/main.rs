@@ -4,6 +4,7 @@ mod anchor;
 mod auth;
 mod common;
 mod crash;
+mod dapp;
 mod deploy;
 mod durability;
 mod erc1271;
