@@ -1,0 +1,262 @@
+// The dApp in real Chromium against a real dchat-node: two wallets sign in, chat in a group and
+// a channel, and the error screens render.
+
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Browser, BrowserContext, Page } from "playwright-core";
+import { privateKeyToAccount } from "viem/accounts";
+import { installWallet, KEYS, launchBrowser, screenshot, startNode, type RunningNode } from "./harness";
+import { ScriptedUser } from "./node-client";
+
+const WAIT = { timeout: 15_000 };
+const PHONE = { width: 390, height: 844 };
+
+let node: RunningNode;
+let browser: Browser;
+const contexts: BrowserContext[] = [];
+
+beforeAll(async () => {
+  node = await startNode();
+  browser = await launchBrowser();
+});
+
+afterAll(async () => {
+  for (const c of contexts) await c.close().catch(() => undefined);
+  await browser?.close().catch(() => undefined);
+  await node?.stop();
+});
+
+async function newContext(viewport = { width: 1200, height: 800 }): Promise<BrowserContext> {
+  const c = await browser.newContext({ viewport });
+  c.setDefaultTimeout(15_000);
+  contexts.push(c);
+  return c;
+}
+
+/** Opens the dApp and signs in with the wallet button named `walletName`. */
+async function signIn(page: Page, url: string, walletName: string): Promise<void> {
+  await page.goto(url + "/");
+  await page.getByRole("button", { name: `Sign in with ${walletName}` }).click();
+  await page.getByTestId("me").waitFor(WAIT);
+}
+
+const address = (key: `0x${string}`) => privateKeyToAccount(key).address;
+const shortAddr = (a: string) => `${a.slice(0, 6)}…${a.slice(-4)}`;
+
+describe("dApp against a live node", () => {
+  let alice: Page;
+  let bob: Page;
+
+  it("signs in two wallets: one announced through EIP-6963, one only as window.ethereum", async () => {
+    const ca = await newContext();
+    await installWallet(ca, { privateKey: KEYS.alice, name: "Alice Wallet", eip6963: true, legacy: false });
+    alice = await ca.newPage();
+    await alice.goto(node.url + "/");
+    await alice.getByRole("button", { name: "Sign in with Alice Wallet" }).waitFor(WAIT);
+    await screenshot(alice, "01-sign-in");
+    await alice.getByRole("button", { name: "Sign in with Alice Wallet" }).click();
+    await alice.getByTestId("me").waitFor(WAIT);
+    expect(await alice.getByTestId("me").getAttribute("title")).toBe(address(KEYS.alice));
+    await alice.locator('[data-live="open"]').waitFor(WAIT);
+
+    // Bob is on a phone, with a wallet that does not announce itself.
+    const cb = await newContext(PHONE);
+    await installWallet(cb, { privateKey: KEYS.bob, eip6963: false, legacy: true });
+    bob = await cb.newPage();
+    await signIn(bob, node.url, "Browser wallet");
+    await bob.getByText("No rooms yet.").waitFor(WAIT);
+    await screenshot(bob, "02-empty-room-list-phone");
+  });
+
+  it("creates a group with a member, and both exchange messages live", async () => {
+    await alice.getByRole("link", { name: "New group" }).click();
+    await alice.getByLabel("Name").fill("Project X");
+    await alice.getByLabel(/Members/).fill(address(KEYS.bob));
+    await alice.getByText("1 member besides you").waitFor(WAIT);
+    await screenshot(alice, "03-create-group");
+    await alice.getByRole("button", { name: "Create group" }).click();
+    await alice.getByRole("heading", { name: "Project X" }).waitFor(WAIT);
+    await alice.getByText("You created the room").waitFor(WAIT);
+
+    // Bob learns of the group from his room list (it is polled) and follows it live.
+    const bobRoom = bob.getByRole("link", { name: /Project X/ });
+    await bobRoom.waitFor(WAIT);
+
+    const composer = alice.getByRole("textbox", { name: "Message Project X" });
+    await composer.fill("hello from Alice");
+    await composer.press("Enter");
+    await expect.poll(() => composer.inputValue()).toBe("");
+    await alice.locator('li.msg[data-status="sent"]', { hasText: "hello from Alice" }).waitFor(WAIT);
+
+    // Unread count on Bob's list, live over the WebSocket.
+    await bob.getByTestId("unread").filter({ hasText: "1" }).waitFor(WAIT);
+    expect(await bob.getByTestId("unread").getAttribute("aria-label")).toBe("1 unread");
+    await screenshot(bob, "04-room-list-unread-phone");
+
+    await bobRoom.click();
+    await bob.getByText("hello from Alice").waitFor(WAIT);
+    // On a phone the room replaces the list.
+    expect(await bob.getByRole("navigation", { name: "Rooms" }).isVisible()).toBe(false);
+    const bobComposer = bob.getByRole("textbox", { name: "Message Project X" });
+    await bobComposer.fill("hi Alice, Bob here");
+    await bobComposer.press("Enter");
+
+    // Alice sees it without reloading, attributed to Bob.
+    const fromBob = alice.locator("li.msg", { hasText: "hi Alice, Bob here" });
+    await fromBob.waitFor(WAIT);
+    expect(await fromBob.locator(".sender").textContent()).toBe(shortAddr(address(KEYS.bob)));
+
+    // And back again.
+    await composer.fill("see you at 5");
+    await composer.press("Enter");
+    await bob.getByText("see you at 5").waitFor(WAIT);
+    await bob.locator('li.msg.mine[data-status="sent"]', { hasText: "hi Alice, Bob here" }).waitFor(WAIT);
+    await screenshot(alice, "05-group-chat");
+    await screenshot(bob, "06-group-chat-phone");
+
+    // Shift+Enter makes a new line instead of sending.
+    await bobComposer.fill("line one");
+    await bobComposer.press("Shift+Enter");
+    await bobComposer.pressSequentially("line two");
+    expect(await bobComposer.inputValue()).toBe("line one\nline two");
+    await bobComposer.press("Enter");
+    await alice.locator("li.msg", { hasText: "line one" }).waitFor(WAIT);
+
+    // Back to the list on the phone; the room is read.
+    await bob.getByRole("link", { name: "Back to rooms" }).first().click();
+    await bob.getByRole("link", { name: /Project X/ }).waitFor(WAIT);
+    expect(await bob.getByTestId("unread").count()).toBe(0);
+  });
+
+  it("creates a public channel that another wallet joins by id, with history to scroll back through", async () => {
+    await alice.getByRole("link", { name: "New channel" }).click();
+    await alice.getByLabel("Name").fill("town-square");
+    await alice.getByRole("button", { name: "Create channel" }).click();
+    await alice.getByRole("heading", { name: "town-square" }).waitFor(WAIT);
+    const channelId = (await alice.getByTestId("room-id").textContent())!.trim();
+    expect(channelId).toMatch(/^0x[0-9a-f]{64}$/);
+
+    // A third user, scripted over HTTP, fills the channel with more than two pages of history.
+    const carol = new ScriptedUser(node.listenUrl, KEYS.carol);
+    await carol.signIn();
+    const lamport = await carol.join(channelId);
+    const texts = Array.from({ length: 120 }, (_, i) => `history ${String(i + 1).padStart(3, "0")}`);
+    await carol.postAll(channelId, lamport + 1, texts);
+    await alice.getByText("history 120").waitFor(WAIT);
+
+    // Bob joins by id.
+    await bob.getByRole("link", { name: "Join channel" }).click();
+    await bob.getByLabel("Channel id").fill(channelId);
+    await screenshot(bob, "07-join-channel-phone");
+    await bob.getByRole("button", { name: "Join" }).click();
+    await bob.getByRole("heading", { name: "town-square" }).waitFor(WAIT);
+    await bob.getByText("history 120").waitFor(WAIT);
+    expect(await bob.getByText("history 001").count()).toBe(0);
+
+    // Scrolling up pages back to the start of the room.
+    const log = bob.getByRole("log");
+    for (let i = 0; i < 20 && (await bob.getByText("Start of the room").count()) === 0; i++) {
+      await log.evaluate((el) => el.scrollTo({ top: 0 }));
+      await bob.waitForTimeout(300);
+    }
+    await bob.getByText("Start of the room").waitFor(WAIT);
+    await bob.getByText("history 001").waitFor(WAIT);
+    const shown = await bob.locator("li.msg", { hasText: /^.*history \d{3}$/ }).count();
+    expect(shown).toBe(120);
+    await screenshot(bob, "08-channel-history-phone");
+
+    // Bob posts; Alice (the owner) sees it live.
+    const bobComposer = bob.getByRole("textbox", { name: "Message town-square" });
+    await bobComposer.fill("Bob joined the square");
+    await bobComposer.press("Enter");
+    await alice.getByText("Bob joined the square").waitFor(WAIT);
+    await alice.getByText(`${shortAddr(address(KEYS.bob))} joined`).waitFor(WAIT);
+    await screenshot(alice, "09-channel");
+  });
+
+  it("shows a send failure with a retry that delivers the same message", async () => {
+    await alice.getByRole("link", { name: /Project X/ }).click();
+    const composer = alice.getByRole("textbox", { name: "Message Project X" });
+    // The node refuses nothing here: cut the network for this one request.
+    await alice.route("**/v1/rooms/*/messages", (route) => (route.request().method() === "POST" ? route.abort("connectionrefused") : route.continue()), { times: 1 });
+    await composer.fill("this one retries");
+    await composer.press("Enter");
+    const failed = alice.locator('li.msg[data-status="failed"]', { hasText: "this one retries" });
+    await failed.waitFor(WAIT);
+    await failed.getByText("Not sent: node unreachable").waitFor(WAIT);
+    await screenshot(alice, "10-send-failed");
+    await failed.getByRole("button", { name: "Retry" }).click();
+    await alice.locator('li.msg[data-status="sent"]', { hasText: "this one retries" }).waitFor(WAIT);
+    await bob.getByRole("link", { name: "Back to rooms" }).first().click();
+    await bob.getByRole("link", { name: /Project X/ }).click();
+    await bob.getByText("this one retries").waitFor(WAIT);
+    expect(await bob.getByText("this one retries").count()).toBe(1);
+  });
+});
+
+describe("error states", () => {
+  it("asks to switch networks when the wallet is on a chain the node does not accept", async () => {
+    const c = await newContext();
+    const wallet = await installWallet(c, { privateKey: KEYS.dave, chainId: 5, name: "Dave Wallet" });
+    const page = await c.newPage();
+    await page.goto(node.url + "/");
+    await page.getByRole("button", { name: "Sign in with Dave Wallet" }).click();
+    const alert = page.locator('[data-problem="wrong_network"]');
+    await alert.waitFor(WAIT);
+    await alert.getByText("Wrong network").waitFor(WAIT);
+    await alert.getByText("Chain 5").waitFor(WAIT);
+    await screenshot(page, "11-wrong-network");
+    expect(wallet.calls).not.toContain("personal_sign");
+
+    await page.getByRole("button", { name: "Switch to Local (Anvil)" }).click();
+    await page.getByTestId("me").waitFor(WAIT);
+    expect(wallet.chainId).toBe(31337);
+  });
+
+  it("says so when the wallet rejects the signature, and works from the keyboard", async () => {
+    const c = await newContext();
+    const wallet = await installWallet(c, { privateKey: KEYS.dave, name: "Dave Wallet" });
+    wallet.rejectNextSignature = true;
+    const page = await c.newPage();
+    await page.goto(node.url + "/");
+    await page.getByRole("button", { name: "Sign in with Dave Wallet" }).waitFor(WAIT);
+    // Keyboard only: Tab to the wallet button, Enter.
+    for (let i = 0; i < 10; i++) {
+      await page.keyboard.press("Tab");
+      const focused = await page.evaluate(() => document.activeElement?.textContent ?? "");
+      if (focused.includes("Sign in with Dave Wallet")) break;
+    }
+    await page.keyboard.press("Enter");
+    const alert = page.locator('[data-problem="rejected"]');
+    await alert.waitFor(WAIT);
+    await alert.getByText("You rejected the request in your wallet.").waitFor(WAIT);
+    await screenshot(page, "12-wallet-rejected");
+
+    // Trying again goes through (Dave already signed in once above: same device key).
+    await page.getByRole("button", { name: "Sign in with Dave Wallet" }).click();
+    await page.getByTestId("me").waitFor(WAIT);
+  });
+
+  it("shows the session expiring, then the node being unreachable", async () => {
+    // A node whose tokens last 3 seconds.
+    const shortNode = await startNode({ config: "[auth]\ntoken_ttl_secs = 3\n" });
+    try {
+      const c = await newContext();
+      await installWallet(c, { privateKey: KEYS.alice, name: "Alice Wallet" });
+      const page = await c.newPage();
+      await signIn(page, shortNode.url, "Alice Wallet");
+      const expired = page.locator('[data-problem="expired"]');
+      await expired.waitFor({ timeout: 20_000 });
+      await expired.getByText("Session expired").waitFor(WAIT);
+      await screenshot(page, "13-session-expired");
+
+      await shortNode.stop();
+      await page.getByRole("button", { name: "Sign in with Alice Wallet" }).click();
+      const unreachable = page.locator('[data-problem="unreachable"]');
+      await unreachable.waitFor(WAIT);
+      await unreachable.getByText("Node unreachable").waitFor(WAIT);
+      await screenshot(page, "14-node-unreachable");
+    } finally {
+      await shortNode.stop();
+    }
+  });
+});
