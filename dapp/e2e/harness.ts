@@ -16,9 +16,9 @@ export const RESULTS_DIR = join(DAPP_DIR, "test-results");
 /** Chromium: CHROMIUM_PATH, else Debian's. */
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 
-/** The node binary: DCHAT_NODE_BIN, else the workspace's debug build. */
+/** The node binary: DCHAT_NODE_BIN (relative to the repository), else the workspace's debug build. */
 export function nodeBinary(): string {
-  if (process.env.DCHAT_NODE_BIN) return process.env.DCHAT_NODE_BIN;
+  if (process.env.DCHAT_NODE_BIN) return resolve(REPO_DIR, process.env.DCHAT_NODE_BIN);
   const target = process.env.CARGO_TARGET_DIR ? resolve(REPO_DIR, process.env.CARGO_TARGET_DIR) : join(REPO_DIR, "target");
   return join(target, "debug", "dchat-node");
 }
