@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { privateKeyToAccount } from "viem/accounts";
-import { installWallet, KEYS, launchBrowser, screenshot, startNode, type RunningNode } from "./harness";
+import { installWallet, KEYS, launchBrowser, screenshot, startNode, type RunningNode, type TestWallet } from "./harness";
 import { ScriptedUser } from "./node-client";
 
 const WAIT = { timeout: 15_000 };
@@ -45,10 +45,11 @@ const shortAddr = (a: string) => `${a.slice(0, 6)}…${a.slice(-4)}`;
 describe("dApp against a live node", () => {
   let alice: Page;
   let bob: Page;
+  let aliceWallet: TestWallet;
 
   it("signs in two wallets: one announced through EIP-6963, one only as window.ethereum", async () => {
     const ca = await newContext();
-    await installWallet(ca, { privateKey: KEYS.alice, name: "Alice Wallet", eip6963: true, legacy: false });
+    aliceWallet = await installWallet(ca, { privateKey: KEYS.alice, name: "Alice Wallet", eip6963: true, legacy: false });
     alice = await ca.newPage();
     await alice.goto(node.url + "/");
     await alice.getByRole("button", { name: "Sign in with Alice Wallet" }).waitFor(WAIT);
@@ -56,6 +57,13 @@ describe("dApp against a live node", () => {
     await alice.getByRole("button", { name: "Sign in with Alice Wallet" }).click();
     await alice.getByTestId("me").waitFor(WAIT);
     expect(await alice.getByTestId("me").getAttribute("title")).toBe(address(KEYS.alice));
+    // The wallet signed a sign-in for this node that delegates the browser's two device keys.
+    expect(aliceWallet.signed).toHaveLength(1);
+    const siwe = aliceWallet.signed[0]!;
+    expect(siwe.startsWith(`${node.domain} wants you to sign in with your Ethereum account:\n${address(KEYS.alice)}\n`)).toBe(true);
+    expect(siwe).toContain(`\nURI: ${node.url}\n`);
+    expect(siwe).toContain("\nChain ID: 31337\n");
+    expect(siwe).toMatch(/\nResources:\n- urn:dchat:sign:[0-9a-f]{64}\n- urn:dchat:box:[0-9a-f]{64}$/);
     await alice.locator('[data-live="open"]').waitFor(WAIT);
 
     // Bob is on a phone, with a wallet that does not announce itself.
@@ -125,6 +133,18 @@ describe("dApp against a live node", () => {
     await bob.getByRole("link", { name: "Back to rooms" }).first().click();
     await bob.getByRole("link", { name: /Project X/ }).waitFor(WAIT);
     expect(await bob.getByTestId("unread").count()).toBe(0);
+  });
+
+  it("keeps the session and device keys across a reload, without asking the wallet again", async () => {
+    await alice.reload();
+    await alice.getByTestId("me").waitFor(WAIT);
+    await alice.getByRole("heading", { name: "Project X" }).waitFor(WAIT);
+    await alice.getByText("see you at 5").waitFor(WAIT);
+    const composer = alice.getByRole("textbox", { name: "Message Project X" });
+    await composer.fill("after a reload");
+    await composer.press("Enter");
+    await alice.locator('li.msg[data-status="sent"]', { hasText: "after a reload" }).waitFor(WAIT);
+    expect(aliceWallet.signed).toHaveLength(1);
   });
 
   it("creates a public channel that another wallet joins by id, with history to scroll back through", async () => {

@@ -133,6 +133,8 @@ export interface TestWallet {
   rejectNextSignature: boolean;
   /** Requests the page made, in order. */
   calls: string[];
+  /** Texts signed with personal_sign. */
+  signed: string[];
 }
 
 /**
@@ -148,6 +150,7 @@ export async function installWallet(
     chainId: opts.chainId ?? 31337,
     rejectNextSignature: false,
     calls: [],
+    signed: [],
   };
   const rpcError = (code: number, message: string) => ({ error: { code, message } });
   await context.exposeFunction("__dchatTestWallet", async (method: string, params: unknown[]) => {
@@ -171,6 +174,7 @@ export async function installWallet(
         }
         const [data, address] = params as [`0x${string}`, string];
         if (address.toLowerCase() !== wallet.account.address.toLowerCase()) return rpcError(4100, "Unknown account");
+        wallet.signed.push(Buffer.from(data.slice(2), "hex").toString("utf8"));
         return { result: await wallet.account.signMessage({ message: { raw: data } }) };
       }
       default:
