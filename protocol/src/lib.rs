@@ -1,7 +1,9 @@
 #![doc = include_str!("../README.md")]
 
 pub mod attestation;
+pub mod control;
 pub mod delegation;
+pub mod e2e;
 pub mod envelope;
 pub mod ids;
 pub mod merkle;

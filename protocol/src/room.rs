@@ -3,7 +3,9 @@
 //! like any other message, so every node derives the same rooms and members from them.
 //!
 //! The room id is `keccak256(creator address || salt)`: only the creator can make a `CreateRoom`
-//! for a given id, so nobody can squat or shadow another wallet's room.
+//! for a given id, so nobody can squat or shadow another wallet's room. A direct room's id is
+//! `keccak256("dchat/direct/v1" || lower address || higher address)`: either of the two can
+//! create it and both find the same room.
 
 use alloy_primitives::{Address, keccak256};
 use prost::Message as _;
@@ -20,6 +22,15 @@ pub enum RoomKind {
     Group = 1,
     /// Public channel: anyone reads and may join.
     Channel = 2,
+    /// Direct messages between exactly two wallets, encrypted.
+    Direct = 3,
+}
+
+impl RoomKind {
+    /// Whether messages are end-to-end encrypted (group and direct rooms).
+    pub fn is_private(self) -> bool {
+        matches!(self, Self::Group | Self::Direct)
+    }
 }
 
 /// Payload of a `CreateRoom` envelope.
@@ -62,6 +73,9 @@ pub enum RoomError {
     /// Too many initial members.
     #[error("at most {MAX_INITIAL_MEMBERS} initial members")]
     TooManyMembers,
+    /// A direct room needs exactly one other member, and its id derives from the two.
+    #[error("a direct room has exactly two members and the id derived from their addresses")]
+    InvalidDirect,
 }
 
 impl RoomError {
@@ -73,6 +87,7 @@ impl RoomError {
             Self::InvalidName => "invalid_name",
             Self::InvalidKind(_) => "invalid_room_kind",
             Self::TooManyMembers => "too_many_members",
+            Self::InvalidDirect => "invalid_direct_room",
         }
     }
 }
@@ -84,6 +99,19 @@ pub fn room_id(creator: &Address, salt: &[u8]) -> RoomId {
     input.extend_from_slice(salt);
     RoomId(keccak256(&input).0)
 }
+
+/// The id of the direct room between `a` and `b` (the same whichever order they come in).
+pub fn direct_room_id(a: &Address, b: &Address) -> RoomId {
+    let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+    let mut input = Vec::with_capacity(15 + 40);
+    input.extend_from_slice(DIRECT_DOMAIN);
+    input.extend_from_slice(lo.as_slice());
+    input.extend_from_slice(hi.as_slice());
+    RoomId(keccak256(&input).0)
+}
+
+/// Domain prefix of direct room ids.
+const DIRECT_DOMAIN: &[u8] = b"dchat/direct/v1";
 
 /// A checked `CreateRoom`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,6 +129,17 @@ pub struct Creation {
 }
 
 impl CreateRoom {
+    /// Builds the payload of the direct room between `creator` and `peer`, with its id.
+    pub fn direct(creator: &Address, peer: &Address) -> (RoomId, Self) {
+        let payload = Self {
+            name: "direct".into(),
+            kind: RoomKind::Direct as i32,
+            members: vec![peer.to_vec()],
+            salt: Vec::new(),
+        };
+        (direct_room_id(creator, peer), payload)
+    }
+
     /// Builds the payload for a new room, returning it with the room id.
     pub fn new(creator: &Address, name: &str, kind: RoomKind, members: &[Address]) -> (RoomId, Self) {
         let salt: [u8; 32] = rand::random();
@@ -115,8 +154,29 @@ impl CreateRoom {
 
     /// Checks a verified `CreateRoom` envelope's payload against its sender and room.
     pub fn check(v: &Verified) -> Result<Creation, RoomError> {
-        let p = Self::decode(v.body.payload.as_slice()).map_err(|e| RoomError::Malformed(e.to_string()))?;
-        if room_id(&v.sender, &p.salt) != v.room || p.salt.len() != 32 {
+        Self::check_parts(&v.sender, &v.room, &v.body.payload)
+    }
+
+    /// [`CreateRoom::check`] on the parts of an envelope's body.
+    pub fn check_parts(sender: &Address, room: &RoomId, payload: &[u8]) -> Result<Creation, RoomError> {
+        let p = Self::decode(payload).map_err(|e| RoomError::Malformed(e.to_string()))?;
+        if p.kind == RoomKind::Direct as i32 {
+            let peer = match p.members.as_slice() {
+                [m] => Address::try_from(m.as_slice()).map_err(|_| RoomError::InvalidDirect)?,
+                _ => return Err(RoomError::InvalidDirect),
+            };
+            if peer == *sender || direct_room_id(sender, &peer) != *room || !p.salt.is_empty() {
+                return Err(RoomError::InvalidDirect);
+            }
+            return Ok(Creation {
+                room: *room,
+                owner: *sender,
+                name: "direct".into(),
+                kind: RoomKind::Direct,
+                members: vec![peer],
+            });
+        }
+        if room_id(sender, &p.salt) != *room || p.salt.len() != 32 {
             return Err(RoomError::IdMismatch);
         }
         let name = p.name.trim();
@@ -135,11 +195,11 @@ impl CreateRoom {
         for m in &p.members {
             let a =
                 Address::try_from(m.as_slice()).map_err(|_| RoomError::Malformed("member must be 20 bytes".into()))?;
-            if a != v.sender && !members.contains(&a) {
+            if a != *sender && !members.contains(&a) {
                 members.push(a);
             }
         }
-        Ok(Creation { room: v.room, owner: v.sender, name: name.to_string(), kind, members })
+        Ok(Creation { room: *room, owner: *sender, name: name.to_string(), kind, members })
     }
 }
 
@@ -180,5 +240,28 @@ mod tests {
         p.name = "x".into();
         p.kind = 9;
         assert_eq!(CreateRoom::check(&seal(alice, room, p.encode_to_vec())), Err(RoomError::InvalidKind(9)));
+    }
+
+    #[test]
+    fn direct_rooms_derive_from_both_addresses() {
+        let alice = Address::repeat_byte(1);
+        let bob = Address::repeat_byte(2);
+        let carol = Address::repeat_byte(3);
+        let (room, p) = CreateRoom::direct(&alice, &bob);
+        let (room_b, p_b) = CreateRoom::direct(&bob, &alice);
+        assert_eq!(room, room_b);
+        let c = CreateRoom::check(&seal(alice, room, p.encode_to_vec())).expect("valid");
+        assert_eq!((c.kind, c.members.clone()), (RoomKind::Direct, vec![bob]));
+        assert!(CreateRoom::check(&seal(bob, room, p_b.encode_to_vec())).is_ok());
+        // A third wallet cannot create (or shadow) Alice and Bob's room.
+        let mut forged = p.clone();
+        forged.members = vec![bob.to_vec()];
+        assert_eq!(CreateRoom::check(&seal(carol, room, forged.encode_to_vec())), Err(RoomError::InvalidDirect));
+        // Not with oneself, not with two peers.
+        let (self_room, self_p) = CreateRoom::direct(&alice, &alice);
+        assert_eq!(CreateRoom::check(&seal(alice, self_room, self_p.encode_to_vec())), Err(RoomError::InvalidDirect));
+        let mut two = p;
+        two.members.push(carol.to_vec());
+        assert_eq!(CreateRoom::check(&seal(alice, room, two.encode_to_vec())), Err(RoomError::InvalidDirect));
     }
 }
