@@ -11,6 +11,7 @@ import {
   messageId,
   signBody,
   verifyEnvelope,
+  verifyMessage,
   type Body,
 } from "../src/protocol/envelope";
 import { composeCreateRoom, composeJoin, composeText } from "../src/protocol/compose";
@@ -158,5 +159,32 @@ describe("room envelopes", () => {
     const text = decodeBody(composeText(signer, room, 6, "hi ✓", 2).body);
     expect(new TextDecoder().decode(text.payload)).toBe("hi ✓");
     expect(toHex(text.sender)).toBe(signer.address.toLowerCase());
+  });
+});
+
+describe("messages served by the node", () => {
+  const room = "0x" + "ab".repeat(32);
+  const env = composeText(signer, room, 3, "the real text", 1_893_456_000_123);
+  const served = {
+    id: toHex(env.hash),
+    room,
+    sender: signer.address,
+    device_key: toHex(signer.signPublic),
+    timestamp_ms: 1_893_456_000_123,
+    lamport: 3,
+    text: "the real text",
+    envelope: envelopeToJson(env),
+  };
+
+  it("verifies a message whose fields are the signed ones", () => {
+    expect(verifyMessage(served)).toBe(true);
+  });
+
+  it("refuses a message whose text, sender, order or id differ from its envelope", () => {
+    expect(verifyMessage({ ...served, text: "an altered text" })).toBe(false);
+    expect(verifyMessage({ ...served, sender: "0x" + "11".repeat(20) })).toBe(false);
+    expect(verifyMessage({ ...served, lamport: 4 })).toBe(false);
+    expect(verifyMessage({ ...served, id: "0x" + "00".repeat(32) })).toBe(false);
+    expect(verifyMessage({ ...served, envelope: { ...served.envelope, signature: ("0x" + "00".repeat(64)) as `0x${string}` } })).toBe(false);
   });
 });

@@ -145,3 +145,37 @@ export function envelopeFromJson(j: EnvelopeJson): Envelope {
     signer: fromHex(j.signer, 32),
   };
 }
+
+/** The parts of a message object that its envelope can prove. */
+export interface MessageClaims {
+  id: string;
+  room: string;
+  sender: string;
+  device_key: string;
+  timestamp_ms: number;
+  lamport: number;
+  text?: string;
+  envelope: EnvelopeJson;
+}
+
+/**
+ * Checks a message the node served against its own envelope: the id is the body's hash, the
+ * device signed it, and the fields shown (room, sender, device, time, lamport, text) are the ones
+ * signed. Whether the device is delegated by the sender is the node's word (no endpoint serves
+ * delegations).
+ */
+export function verifyMessage(m: MessageClaims): boolean {
+  try {
+    const env = envelopeFromJson(m.envelope);
+    if (!verifyEnvelope(env)) return false;
+    const body = decodeBody(env.body);
+    const same = (a: Uint8Array, hex: string) => toHex(a) === hex.toLowerCase();
+    if (!same(env.hash, m.id) || !same(body.room, m.room) || !same(body.sender, m.sender)) return false;
+    if (!same(body.deviceKey, m.device_key)) return false;
+    if (body.timestampMs !== BigInt(m.timestamp_ms) || body.lamport !== BigInt(m.lamport)) return false;
+    if (m.text !== undefined && new TextDecoder("utf-8", { fatal: true }).decode(body.payload) !== m.text) return false;
+    return true;
+  } catch {
+    return false;
+  }
+}

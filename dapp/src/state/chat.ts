@@ -6,7 +6,7 @@ import { LiveConnection, type LiveStatus } from "../api/live";
 import type { Message, Room } from "../api/types";
 import { describeError } from "../lib/errors";
 import { toHex, type Hex } from "../lib/bytes";
-import { decodeBody, envelopeToJson, type Envelope } from "../protocol/envelope";
+import { decodeBody, envelopeToJson, verifyMessage, type Envelope } from "../protocol/envelope";
 import { composeCreateRoom, composeJoin, composeText, type Signer } from "../protocol/compose";
 import type { Session } from "./session";
 
@@ -16,6 +16,8 @@ export interface ChatMessage extends Message {
   status: SendStatus;
   /** Why a send failed. */
   error?: string;
+  /** False when the envelope does not prove what the node says (see verifyMessage). */
+  verified: boolean;
 }
 
 /** Messages kinds that count as unread. */
@@ -232,7 +234,9 @@ export class ChatStore {
     for (const m of msgs) {
       const id = m.id.toLowerCase();
       const prev = t.byId.get(id);
-      t.byId.set(id, { ...(prev ?? {}), ...m, id: id as Hex, status: prev?.status === "sent" ? "sent" : status, error: undefined });
+      // Each message is checked once; this client's own are known good.
+      const verified = prev ? prev.verified : status === "pending" || verifyMessage(m);
+      t.byId.set(id, { ...(prev ?? {}), ...m, id: id as Hex, status: prev?.status === "sent" ? "sent" : status, error: undefined, verified });
       if (status === "sent") t.outbox.delete(id);
       t.maxLamport = Math.max(t.maxLamport, m.lamport);
     }

@@ -132,7 +132,8 @@ function MessageRow({ m, self, onRetry }: { m: ChatMessage; self: string; onRetr
     );
   }
   let body: React.ReactNode;
-  if (m.kind === "text" && m.text !== undefined) body = <p className="text">{m.text}</p>;
+  if (m.kind === "text" && m.text !== undefined && m.verified) body = <p className="text">{m.text}</p>;
+  else if (m.kind === "text" && m.text !== undefined) body = <p className="text unverified-text">{m.text}</p>;
   else body = <p className="text muted">[{m.kind} message: not shown by this version]</p>;
   return (
     <li className={`msg ${mine ? "mine" : ""} ${m.status}`} data-id={m.id} data-status={m.status}>
@@ -142,6 +143,12 @@ function MessageRow({ m, self, onRetry }: { m: ChatMessage; self: string; onRetr
         </span>{" "}
         <time dateTime={new Date(m.timestamp_ms).toISOString()}>{formatTime(m.timestamp_ms)}</time>
         {m.status === "pending" && <span className="muted small"> · Sending…</span>}
+        {!m.verified && (
+          <span className="unverified" title="The signature or contents do not match the signed envelope">
+            {" "}
+            · not verified
+          </span>
+        )}
       </div>
       {body}
       {m.status === "failed" && (
