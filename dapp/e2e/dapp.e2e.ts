@@ -118,6 +118,9 @@ describe("dApp against a live node", () => {
     await composer.press("Enter");
     await bob.getByText("see you at 5").waitFor(WAIT);
     await bob.locator('li.msg.mine[data-status="sent"]', { hasText: "hi Alice, Bob here" }).waitFor(WAIT);
+    // Every message checked out against its signed envelope.
+    expect(await alice.locator(".unverified").count()).toBe(0);
+    expect(await bob.locator(".unverified").count()).toBe(0);
     await screenshot(alice, "05-group-chat");
     await screenshot(bob, "06-group-chat-phone");
 
@@ -182,6 +185,7 @@ describe("dApp against a live node", () => {
     await bob.getByText("history 001").waitFor(WAIT);
     const shown = await bob.locator("li.msg", { hasText: /^.*history \d{3}$/ }).count();
     expect(shown).toBe(120);
+    expect(await bob.locator(".unverified").count()).toBe(0);
     await screenshot(bob, "08-channel-history-phone");
 
     // Bob posts; Alice (the owner) sees it live.
