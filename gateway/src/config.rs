@@ -25,6 +25,9 @@ pub struct Config {
     pub database_url: String,
     /// Log output format.
     pub log_format: LogFormat,
+    /// Browser origins (`scheme://host[:port]`) allowed to call the API from scripts (CORS, with
+    /// credentials so the browser-binding cookie travels). Empty: no cross-origin calls.
+    pub cors_origins: Vec<String>,
     /// The dchat node whose access tokens open a wallet session here.
     pub node: NodeConfig,
     /// The OpenID Connect provider (LinkedIn).
@@ -165,6 +168,7 @@ impl Default for Config {
             public_url: None,
             database_url: "postgres://postgres@127.0.0.1:5432/dchat_gateway".into(),
             log_format: LogFormat::Text,
+            cors_origins: Vec::new(),
             node: NodeConfig::default(),
             linkedin: LinkedInConfig::default(),
             link: LinkConfig::default(),
@@ -209,6 +213,12 @@ impl Config {
             let parsed = url::Url::parse(url).wrap_err_with(|| format!("public_url {url:?} is not a URL"))?;
             if parsed.host_str().is_none() || !matches!(parsed.scheme(), "http" | "https") || parsed.path() != "/" {
                 bail!("public_url {url:?} must be an http(s) origin with no path, such as https://gateway.example.org");
+            }
+        }
+        for origin in &self.cors_origins {
+            let parsed = url::Url::parse(origin).wrap_err_with(|| format!("cors_origins: {origin:?} is not a URL"))?;
+            if parsed.origin().ascii_serialization() != origin.as_str() {
+                bail!("cors_origins: {origin:?} must be an origin such as https://chat.example.org (no path or slash)");
             }
         }
         if !l.scopes.iter().any(|s| s == "openid") {
@@ -266,6 +276,12 @@ mod tests {
         assert!(c.linkedin.pkce);
         assert_eq!(c.link.ttl_secs, 600);
         assert!(toml::from_str::<Config>("htp = 1").is_err());
+        let mut c: Config =
+            toml::from_str("cors_origins = [\"https://chat.example.org\"]\n[linkedin]\nclient_id = \"a\"")
+                .expect("parses");
+        c.validate().expect("an origin is valid");
+        c.cors_origins = vec!["https://chat.example.org/".into()];
+        assert!(c.validate().is_err(), "a trailing slash is not an origin");
         assert!(toml::from_str::<Config>("[linkedin]\nclient_secret = \"x\"").is_err(), "no secrets in files");
     }
 

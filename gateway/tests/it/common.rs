@@ -319,7 +319,12 @@ impl Browser {
 
     /// Visits the callback URL.
     pub(crate) async fn callback(&self, callback_url: &str) -> (StatusCode, Value) {
-        read(self.http.get(callback_url).send().await.expect("callback")).await
+        read(self.callback_raw(callback_url).await).await
+    }
+
+    /// Visits the callback URL; the raw answer.
+    pub(crate) async fn callback_raw(&self, callback_url: &str) -> reqwest::Response {
+        self.http.get(callback_url).send().await.expect("callback")
     }
 
     /// The whole link as `login`: start, provider, callback.

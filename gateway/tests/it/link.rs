@@ -225,3 +225,39 @@ async fn health_readiness_and_json_errors() {
     let (status, body) = env.get("/v1/link/linkedin/start").await;
     assert_eq!((status, body["error"].as_str()), (StatusCode::METHOD_NOT_ALLOWED, Some("method_not_allowed")));
 }
+
+#[tokio::test]
+async fn sends_the_browser_back_to_the_dapp_and_answers_its_cors_requests() {
+    const DAPP: &str = "https://chat.example.org";
+    let env = Env::with(|c| {
+        c.link.return_url = Some(format!("{DAPP}/settings?tab=profile"));
+        c.cors_origins = vec![DAPP.into()];
+    })
+    .await;
+    let preflight = |origin: &'static str| {
+        env.http
+            .request(reqwest::Method::OPTIONS, format!("{}/v1/link/linkedin/start", env.url))
+            .header(reqwest::header::ORIGIN, origin)
+            .header(reqwest::header::ACCESS_CONTROL_REQUEST_METHOD, "POST")
+            .header(reqwest::header::ACCESS_CONTROL_REQUEST_HEADERS, "authorization")
+            .send()
+    };
+    let resp = preflight(DAPP).await.expect("preflight");
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    let h = resp.headers();
+    assert_eq!(h["access-control-allow-origin"], DAPP);
+    assert_eq!(h["access-control-allow-credentials"], "true");
+    assert!(h["access-control-allow-headers"].to_str().expect("ascii").contains("authorization"));
+    let resp = preflight("https://evil.example").await.expect("preflight");
+    assert!(resp.headers().get("access-control-allow-origin").is_none(), "other origins get no CORS grant");
+
+    let wallet = env.wallet().await;
+    let browser = Browser::new();
+    let callback = browser.authorize(&env, &browser.start(&env, &wallet).await, "alice").await;
+    let resp = browser.callback_raw(&callback).await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert_eq!(resp.headers()["location"], format!("{DAPP}/settings?tab=profile&linkedin=linked"));
+    assert_eq!(env.profile(&wallet.address).await.0, StatusCode::OK);
+    let resp = browser.callback_raw(&callback).await;
+    assert_eq!(resp.headers()["location"], format!("{DAPP}/settings?tab=profile&linkedin_error=state_invalid"));
+}
