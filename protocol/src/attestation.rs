@@ -333,6 +333,18 @@ mod tests {
         assert_eq!(sample().digest(&domain(31337, Some(contract))).to_string(), DIGEST_VIEM_CONTRACT);
     }
 
+    /// viem's `signTypedData` with the same key over the same data: signatures are
+    /// deterministic (RFC 6979), so both libraries give the same bytes.
+    #[test]
+    fn signature_matches_viem() {
+        let d = domain(1, None);
+        assert_eq!(format!("0x{}", hex::encode(sign(&sample(), &d))), SIGNATURE_VIEM_CHAIN_1);
+        let sig = hex::decode(&SIGNATURE_VIEM_CHAIN_1[2..]).expect("hex");
+        assert_eq!(sample().recover_signer(&d, &sig), Ok(gateway().address()));
+    }
+
+    const SIGNATURE_VIEM_CHAIN_1: &str = "0x765b47829bb190a5d0177cd81bb85aa8c7350ac5e180699f4db09e7f4f6544ca\
+                                          063f57ebfbcbd8e0d652c7828c1810a36f5b01e06e7f882ec6ef1f12de62b3171c";
     const DIGEST_VIEM_CHAIN_1: &str = "0x185fc16e0bd7b062fd0d1685bbe42ca5e5eca20f4789e8b320608ba9a4e2580c";
     const DIGEST_VIEM_CONTRACT: &str = "0xa584f64c5a3b54f132b2a4dc011de904109a91fcbc694017a0f353e79af80382";
 
