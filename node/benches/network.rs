@@ -119,7 +119,7 @@ async fn delivery() {
     let carol = user(&c).await;
     let room = alice
         .client
-        .create_room(&alice.wallet, &alice.device, "bench", RoomKind::Group, &[carol.wallet.address()])
+        .create_room(&alice.wallet, &alice.device, "bench", RoomKind::Channel, &[carol.wallet.address()])
         .await
         .expect("room");
     wait_for("room reaches C", 20, async || carol.client.rooms().await.is_ok_and(|r| r.len() == 1)).await;

@@ -2,11 +2,18 @@
 //! sending signed envelopes, history and live streams. The `dchat` CLI and the tests use it.
 
 use alloy::signers::{SignerSync, local::PrivateKeySigner};
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
+
 use dchat_protocol::{
-    Address, Body, Envelope, Kind, RoomId,
+    Address, B256, Body, Envelope, Kind, RoomId,
+    control::{Invite, Policy, Remove, Role, SetPolicy, SetRole, Wrap},
     delegation::{BOX_PREFIX, SIGN_PREFIX},
+    e2e::{self, BoxSecret, Sealed},
     envelope::{EnvelopeJson, VERSION},
-    ids::to_hex,
+    ids::{from_hex, to_hex},
     room::{self, CreateRoom},
     siwe::{Fields, format_time},
 };
@@ -20,7 +27,9 @@ use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest, http::Head
 pub use crate::api::{
     auth::{NonceResponse, SessionResponse, SiweRequest},
     messages::{Event, MessageView, Page, PostResponse},
-    rooms::{RoomList, RoomView},
+    rooms::{
+        ChannelJson, ChannelList, ControlReply, EpochJson, KeysReply, MemberJson, MembersReply, RoomList, RoomView,
+    },
     ws::{ClientFrame, ServerFrame},
 };
 use crate::store::RoomKind;
@@ -73,6 +82,10 @@ pub struct Client {
     http: reqwest::Client,
     base: String,
     token: Option<String>,
+    /// The device's X25519 key, to open and make room keys of private rooms.
+    box_secret: Option<BoxSecret>,
+    /// Epoch keys opened so far, by epoch id.
+    epoch_keys: Arc<Mutex<HashMap<B256, [u8; 32]>>>,
 }
 
 /// How to build a sign-in message.
@@ -93,7 +106,25 @@ pub struct SignIn<'a> {
 impl Client {
     /// A client of the node at `base` (e.g. `http://127.0.0.1:8480`).
     pub fn new(base: impl Into<String>) -> Self {
-        Self { http: reqwest::Client::new(), base: base.into().trim_end_matches('/').to_string(), token: None }
+        Self {
+            http: reqwest::Client::new(),
+            base: base.into().trim_end_matches('/').to_string(),
+            token: None,
+            box_secret: None,
+            epoch_keys: Arc::default(),
+        }
+    }
+
+    /// Uses this device box key for private rooms (its public half must be delegated at
+    /// sign-in with `urn:dchat:box:`).
+    pub fn with_box_secret(mut self, secret: BoxSecret) -> Self {
+        self.box_secret = Some(secret);
+        self
+    }
+
+    /// Sets the device box key (see [`Client::with_box_secret`]).
+    pub fn set_box_secret(&mut self, secret: BoxSecret) {
+        self.box_secret = Some(secret);
     }
 
     /// Uses an existing access token.
@@ -197,6 +228,14 @@ impl Client {
         let kind = match kind {
             RoomKind::Group => room::RoomKind::Group,
             RoomKind::Channel => room::RoomKind::Channel,
+            RoomKind::Direct => {
+                let [peer] = members else {
+                    return Err(ClientError::Other("a direct room has exactly one other member".into()));
+                };
+                let (id, payload) = CreateRoom::direct(&sender.address(), peer);
+                let env = seal(&id, sender, device, 0, Kind::CreateRoom, payload.encode_to_vec());
+                return Ok(self.post("/v1/rooms", &EnvelopeJson::from(&env)).await?.1);
+            }
         };
         let (id, payload) = CreateRoom::new(&sender.address(), name, kind, members);
         let env = seal(&id, sender, device, 0, Kind::CreateRoom, payload.encode_to_vec());
@@ -232,7 +271,9 @@ impl Client {
         self.post(&format!("/v1/rooms/{room}/messages"), &EnvelopeJson::from(env)).await
     }
 
-    /// Signs and posts a text message with lamport one past the newest in the room.
+    /// Signs and posts a text message with lamport one past the newest in the room. In group and
+    /// direct rooms the text is sealed under the room's current key epoch, after starting a new
+    /// epoch when the node says one is due (see [`Client::ensure_epoch`]).
     pub async fn send_text(
         &self,
         room: &RoomId,
@@ -240,9 +281,232 @@ impl Client {
         device: &SigningKey,
         text: &str,
     ) -> Result<PostResponse, ClientError> {
+        self.send_payload(room, sender, device, Kind::Text, text.as_bytes()).await
+    }
+
+    /// [`Client::send_text`] for any content kind.
+    pub async fn send_payload(
+        &self,
+        room: &RoomId,
+        sender: &PrivateKeySigner,
+        device: &SigningKey,
+        kind: Kind,
+        plaintext: &[u8],
+    ) -> Result<PostResponse, ClientError> {
+        let info = self.room(room).await?;
+        let payload = if info.kind.is_private() && e2e::is_sealed_kind(kind) {
+            let (epoch, key) = self.ensure_epoch(room, sender, device).await?;
+            e2e::seal(&key, &epoch, room, &sender.address(), kind, plaintext, &mut rand::thread_rng()).encode_to_vec()
+        } else {
+            plaintext.to_vec()
+        };
         let lamport = self.next_lamport(room).await?;
-        let env = seal_text(room, sender, device, lamport, text);
+        let env = seal(room, sender, device, lamport, kind, payload);
         Ok(self.post_envelope(room, &env).await?.1)
+    }
+
+    /// One room.
+    pub async fn room(&self, room: &RoomId) -> Result<RoomView, ClientError> {
+        self.get(&format!("/v1/rooms/{room}")).await
+    }
+
+    /// Members, roles, device box keys and the current epoch.
+    pub async fn members(&self, room: &RoomId) -> Result<MembersReply, ClientError> {
+        self.get(&format!("/v1/rooms/{room}/members")).await
+    }
+
+    /// The public channel directory.
+    pub async fn channels(&self) -> Result<Vec<ChannelJson>, ClientError> {
+        Ok(self.get::<ChannelList>("/v1/channels").await?.channels)
+    }
+
+    /// Opens (or creates) the direct room with `peer`.
+    pub async fn direct(
+        &self,
+        sender: &PrivateKeySigner,
+        device: &SigningKey,
+        peer: &Address,
+    ) -> Result<RoomView, ClientError> {
+        self.create_room(sender, device, "direct", RoomKind::Direct, &[*peer]).await
+    }
+
+    /// Signs and posts one control envelope to the endpoint of its kind.
+    pub async fn control(
+        &self,
+        room: &RoomId,
+        sender: &PrivateKeySigner,
+        device: &SigningKey,
+        kind: Kind,
+        payload: Vec<u8>,
+    ) -> Result<ControlReply, ClientError> {
+        let path = match kind {
+            Kind::Invite => "invites",
+            Kind::Leave => "leave",
+            Kind::Remove => "removals",
+            Kind::SetRole => "roles",
+            Kind::SetPolicy => "policy",
+            Kind::RotateKey => "keys",
+            other => return Err(ClientError::Other(format!("{other:?} is not a room change"))),
+        };
+        let lamport = self.next_lamport(room).await?;
+        let env = seal(room, sender, device, lamport, kind, payload);
+        Ok(self.post(&format!("/v1/rooms/{room}/{path}"), &EnvelopeJson::from(&env)).await?.1)
+    }
+
+    /// Adds members (admins and the owner).
+    pub async fn invite(
+        &self,
+        room: &RoomId,
+        sender: &PrivateKeySigner,
+        device: &SigningKey,
+        members: &[Address],
+    ) -> Result<ControlReply, ClientError> {
+        let p = Invite { members: members.iter().map(|m| m.to_vec()).collect() };
+        self.control(room, sender, device, Kind::Invite, p.encode_to_vec()).await
+    }
+
+    /// Removes a member; the next message sent starts a new key epoch without them.
+    pub async fn remove(
+        &self,
+        room: &RoomId,
+        sender: &PrivateKeySigner,
+        device: &SigningKey,
+        member: &Address,
+    ) -> Result<ControlReply, ClientError> {
+        let p = Remove { member: member.to_vec() };
+        self.control(room, sender, device, Kind::Remove, p.encode_to_vec()).await
+    }
+
+    /// Sets a member's role (the owner only; `Role::Owner` hands ownership over).
+    pub async fn set_role(
+        &self,
+        room: &RoomId,
+        sender: &PrivateKeySigner,
+        device: &SigningKey,
+        member: &Address,
+        role: Role,
+    ) -> Result<ControlReply, ClientError> {
+        let p = SetRole { member: member.to_vec(), role: role as i32 };
+        self.control(room, sender, device, Kind::SetRole, p.encode_to_vec()).await
+    }
+
+    /// Sets who may join without an invite.
+    pub async fn set_policy(
+        &self,
+        room: &RoomId,
+        sender: &PrivateKeySigner,
+        device: &SigningKey,
+        policy: Policy,
+    ) -> Result<ControlReply, ClientError> {
+        let p = SetPolicy { policy: policy as i32 };
+        self.control(room, sender, device, Kind::SetPolicy, p.encode_to_vec()).await
+    }
+
+    /// Leaves a room.
+    pub async fn leave(
+        &self,
+        room: &RoomId,
+        sender: &PrivateKeySigner,
+        device: &SigningKey,
+    ) -> Result<ControlReply, ClientError> {
+        self.control(room, sender, device, Kind::Leave, Vec::new()).await
+    }
+
+    /// Starts a new key epoch wrapped for every live device of every member; returns its id.
+    pub async fn rotate(
+        &self,
+        room: &RoomId,
+        sender: &PrivateKeySigner,
+        device: &SigningKey,
+    ) -> Result<B256, ClientError> {
+        let members = self.members(room).await?;
+        let mut devices: Vec<[u8; 32]> = members
+            .members
+            .iter()
+            .flat_map(|m| m.box_keys.iter())
+            .filter_map(|k| from_hex(k).ok().and_then(|b| b.try_into().ok()))
+            .collect();
+        if let Some(mine) = &self.box_secret {
+            devices.push(mine.public());
+        }
+        if devices.is_empty() {
+            return Err(ClientError::Other("no member device has a box key to encrypt for".into()));
+        }
+        let (key, rotate) = e2e::new_epoch(room, &sender.address(), &devices, &mut rand::thread_rng())
+            .map_err(|e| ClientError::Other(e.to_string()))?;
+        let reply = self.control(room, sender, device, Kind::RotateKey, rotate.encode_to_vec()).await?;
+        let epoch = reply.id.parse::<B256>().map_err(|e| ClientError::Other(e.to_string()))?;
+        self.epoch_keys.lock().map_err(|_| ClientError::Other("key cache poisoned".into()))?.insert(epoch, key);
+        Ok(epoch)
+    }
+
+    /// The epoch to send under: the current one when this device holds its key and the node
+    /// says none is due, otherwise a new one (after a departure, a device change, or at first).
+    pub async fn ensure_epoch(
+        &self,
+        room: &RoomId,
+        sender: &PrivateKeySigner,
+        device: &SigningKey,
+    ) -> Result<(B256, [u8; 32]), ClientError> {
+        let members = self.members(room).await?;
+        if let Some(EpochJson { id, .. }) = &members.epoch
+            && !members.rotate
+        {
+            let epoch = id.parse::<B256>().map_err(|e| ClientError::Other(e.to_string()))?;
+            if let Some(key) = self.epoch_key(room, &epoch).await? {
+                return Ok((epoch, key));
+            }
+        }
+        let epoch = self.rotate(room, sender, device).await?;
+        let key = self.epoch_key(room, &epoch).await?.ok_or_else(|| ClientError::Other("new epoch key lost".into()))?;
+        Ok((epoch, key))
+    }
+
+    /// This device's key for `epoch`, fetched and opened on first use; `None` when the epoch
+    /// was not wrapped for this device.
+    pub async fn epoch_key(&self, room: &RoomId, epoch: &B256) -> Result<Option<[u8; 32]>, ClientError> {
+        if let Some(k) = self.epoch_keys.lock().map_err(|_| ClientError::Other("key cache poisoned".into()))?.get(epoch)
+        {
+            return Ok(Some(*k));
+        }
+        let Some(secret) = &self.box_secret else { return Ok(None) };
+        let reply: KeysReply = self.get(&format!("/v1/rooms/{room}/keys?box_key={}", to_hex(secret.public()))).await?;
+        let mut cache = self.epoch_keys.lock().map_err(|_| ClientError::Other("key cache poisoned".into()))?;
+        for k in reply.keys {
+            let (Ok(id), Ok(sender)) = (k.epoch.parse::<B256>(), k.sender.parse::<Address>()) else { continue };
+            let wrap = Wrap {
+                box_key: secret.public().to_vec(),
+                enc: from_hex(&k.enc).unwrap_or_default(),
+                ciphertext: from_hex(&k.ciphertext).unwrap_or_default(),
+            };
+            if let Ok(key) = e2e::unwrap_key(room, &sender, &wrap, secret) {
+                cache.insert(id, key);
+            }
+        }
+        Ok(cache.get(epoch).copied())
+    }
+
+    /// The plaintext of a message: as is in channels, opened with this device's epoch key when
+    /// sealed. `Ok(None)` when this device does not hold the message's epoch key.
+    pub async fn open_payload(&self, m: &MessageView) -> Result<Option<Vec<u8>>, ClientError> {
+        let env = Envelope::try_from(&m.envelope).map_err(|e| ClientError::Other(e.to_string()))?;
+        let body = Body::decode(env.body.as_slice()).map_err(|e| ClientError::Other(e.to_string()))?;
+        if !m.encrypted {
+            return Ok(Some(body.payload));
+        }
+        let sealed = Sealed::decode(body.payload.as_slice()).map_err(|e| ClientError::Other(e.to_string()))?;
+        let epoch = sealed.epoch_id().ok_or_else(|| ClientError::Other("sealed payload without epoch".into()))?;
+        let Some(key) = self.epoch_key(&m.room, &epoch).await? else { return Ok(None) };
+        let sender = Address::try_from(body.sender.as_slice()).map_err(|e| ClientError::Other(e.to_string()))?;
+        match e2e::open(&key, &sealed, &m.room, &sender, m.kind) {
+            Ok(p) => Ok(Some(p)),
+            Err(e) => Err(ClientError::Other(e.to_string())),
+        }
+    }
+
+    /// [`Client::open_payload`] as text.
+    pub async fn open_text(&self, m: &MessageView) -> Result<Option<String>, ClientError> {
+        Ok(self.open_payload(m).await?.map(|p| String::from_utf8_lossy(&p).into_owned()))
     }
 
     /// A page of history.

@@ -41,9 +41,25 @@ pub struct Config {
     pub p2p: crate::p2p::P2pConfig,
     /// On-chain anchoring of local messages (needs `rpc_url` and `DCHAT_ANCHOR_KEY`).
     pub anchor: Option<crate::anchor::AnchorConfig>,
+    /// Rooms.
+    pub rooms: RoomsConfig,
     /// Directory of the built web dApp (`dapp/dist`), served at `/` with `index.html` for
     /// unknown paths. Unset: no dApp is served.
     pub dapp_dir: Option<PathBuf>,
+}
+
+/// Rooms.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RoomsConfig {
+    /// Name of the public channel a new node creates on first start; empty for none.
+    pub default_channel: Option<String>,
+}
+
+impl Default for RoomsConfig {
+    fn default() -> Self {
+        Self { default_channel: Some("team".into()) }
+    }
 }
 
 /// Sign-in and session settings.
@@ -144,6 +160,7 @@ impl Default for Config {
             p2p: crate::p2p::P2pConfig::default(),
             anchor: None,
             dapp_dir: None,
+            rooms: RoomsConfig::default(),
         }
     }
 }

@@ -12,7 +12,7 @@ use std::{
     },
 };
 
-use dchat_protocol::RoomId;
+use dchat_protocol::{Address, RoomId};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -24,6 +24,8 @@ struct Conn {
     tx: mpsc::Sender<Frame>,
     overflow: CancellationToken,
     rooms: HashSet<RoomId>,
+    /// The signed-in wallet, if any.
+    address: Option<Address>,
 }
 
 /// Connections and the rooms they follow, under one lock so there is no lock order to get wrong.
@@ -52,10 +54,10 @@ pub struct Registration {
 
 impl Hub {
     /// Registers a connection with its outbound queue.
-    pub fn register(self: &Arc<Self>, tx: mpsc::Sender<Frame>) -> Registration {
+    pub fn register(self: &Arc<Self>, tx: mpsc::Sender<Frame>, address: Option<Address>) -> Registration {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let overflow = CancellationToken::new();
-        let conn = Conn { tx, overflow: overflow.clone(), rooms: HashSet::new() };
+        let conn = Conn { tx, overflow: overflow.clone(), rooms: HashSet::new(), address };
         write(&self.state).conns.insert(id, conn);
         Registration { hub: self.clone(), id, overflow }
     }
@@ -81,6 +83,23 @@ impl Hub {
             {
                 conn.overflow.cancel();
                 self.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+impl Hub {
+    /// Unsubscribes from `room` every connection whose wallet `gone` says may no longer read
+    /// it (anonymous ones included), queueing `frame` to tell each.
+    pub fn evict(&self, room: &RoomId, gone: impl Fn(&Address) -> bool, frame: &Frame) {
+        let mut state = write(&self.state);
+        let Some(ids) = state.rooms.get(room).cloned() else { return };
+        for id in ids {
+            let Some(conn) = state.conns.get_mut(&id) else { continue };
+            if conn.address.as_ref().is_none_or(&gone) {
+                conn.rooms.remove(room);
+                let _ = conn.tx.try_send(frame.clone());
+                remove_from_room(&mut state.rooms, room, id);
             }
         }
     }
@@ -166,8 +185,8 @@ mod tests {
         let room = RoomId([1; 32]);
         let (slow_tx, _slow_rx) = mpsc::channel(2);
         let (fast_tx, mut fast_rx) = mpsc::channel(16);
-        let slow = hub.register(slow_tx);
-        let fast = hub.register(fast_tx);
+        let slow = hub.register(slow_tx, None);
+        let fast = hub.register(fast_tx, None);
         slow.subscribe(room);
         fast.subscribe(room);
         for i in 0..5 {

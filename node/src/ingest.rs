@@ -3,9 +3,10 @@
 //! store atomically with its effect on the room, then fan out to live subscribers.
 
 use dchat_protocol::{
-    Delegation, DelegationError, Envelope, Kind, SiweError, SiweMessage,
+    Delegation, DelegationError, Envelope, SiweError, SiweMessage,
+    control::{Control, Op, Void},
+    e2e::Sealed,
     envelope::Verified,
-    room::CreateRoom,
     wire::{Certificate, Relay},
 };
 use prost::Message as _;
@@ -73,14 +74,22 @@ pub async fn ingest_verified(
     check_delegation(state, &v, now_ms, origin).await?;
 
     let effect_create;
-    let effect = match v.kind {
-        Kind::CreateRoom => {
+    let mut effect = Effect::None;
+    let position = (v.body.lamport, v.id);
+    if v.kind.is_control() {
+        let control = Control::decode(v.id, &v.body)
+            .map_err(|e| ApiError::bad_request(e.code(), e.to_string()))?
+            .ok_or_else(|| ApiError::bad_request("unsupported_kind", "unknown room control kind"))?;
+        if let Op::Create(creation) = &control.op {
             // A room's first message: its lamport clock starts the room's.
             limits.envelope.check_lamport(v.body.lamport, 0)?;
-            effect_create = CreateRoom::check(&v).map_err(|e| ApiError::bad_request(e.code(), e.to_string()))?;
             if let Some(existing) = state.store.room(&v.room).await? {
-                // Only the creator can make this id; a second, different creation changes nothing.
-                if existing.owner != v.sender || !state.store.has_message(&v.id).await? {
+                // Only the creator can make a group or channel id, and either party a direct
+                // room's; a second, different creation changes nothing.
+                let second_direct = existing.kind == RoomKind::Direct
+                    && creation.kind == dchat_protocol::room::RoomKind::Direct
+                    && origin == Origin::Peer;
+                if !second_direct && (existing.owner != v.sender || !state.store.has_message(&v.id).await?) {
                     return Err(ApiError::new(
                         axum::http::StatusCode::CONFLICT,
                         "room_exists",
@@ -88,28 +97,55 @@ pub async fn ingest_verified(
                     ));
                 }
             }
-            Effect::Create(&effect_create)
-        }
-        Kind::Join => {
+            effect_create = creation.clone();
+            effect = Effect::Create(&effect_create);
+        } else {
             let room = state.store.room(&v.room).await?.ok_or_else(crate::api::rooms::room_not_found)?;
-            if room.kind != RoomKind::Channel && state.store.role(&v.room, &v.sender).await?.is_none() {
-                return Err(ApiError::forbidden("invite_required", "this room is private; ask a member to invite you"));
-            }
             limits.envelope.check_lamport(v.body.lamport, room.max_lamport)?;
-            Effect::Join(v.sender)
-        }
-        kind if kind.is_control() => {
-            return Err(ApiError::bad_request("unsupported_kind", "this room control kind is not supported yet"));
-        }
-        _ => {
-            let room = state.store.room(&v.room).await?.ok_or_else(crate::api::rooms::room_not_found)?;
-            if state.store.role(&v.room, &v.sender).await?.is_none() {
-                return Err(ApiError::forbidden("not_a_member", "join or be invited to this room before posting"));
+            let mut room_state = state.store.room_state(&v.room).await?;
+            match origin {
+                // A client's operation lands after everything it has seen: refuse it now if it
+                // would be void, so the caller learns why.
+                Origin::Client => room_state.apply(&control).map_err(void_error)?,
+                // A peer's may be void here and now yet stand in the room's order (it is kept and
+                // the replay decides); strangers' operations other than joins are not kept.
+                Origin::Peer => {
+                    let standing = room_state.members.contains_key(&v.sender)
+                        || room_state.former.contains_key(&v.sender)
+                        || matches!(control.op, Op::Join);
+                    if !standing {
+                        return Err(ApiError::forbidden("not_a_member", "you are not a member of this room"));
+                    }
+                }
             }
-            limits.envelope.check_lamport(v.body.lamport, room.max_lamport)?;
-            Effect::None
         }
-    };
+    } else {
+        let room = state.store.room(&v.room).await?.ok_or_else(crate::api::rooms::room_not_found)?;
+        let member = state.store.role(&v.room, &v.sender).await?.is_some();
+        // A peer may relay what a former member posted before leaving.
+        let was_member = origin == Origin::Peer
+            && !member
+            && state.store.departure(&v.room, &v.sender).await?.is_some_and(|left| position < left);
+        if !member && !was_member {
+            return Err(ApiError::forbidden("not_a_member", "join or be invited to this room before posting"));
+        }
+        limits.envelope.check_lamport(v.body.lamport, room.max_lamport)?;
+        if room.kind.is_private() && dchat_protocol::e2e::is_sealed_kind(v.kind) {
+            let epoch = Sealed::decode(v.body.payload.as_slice()).ok().and_then(|s| s.epoch_id()).ok_or_else(|| {
+                ApiError::bad_request(
+                    "not_encrypted",
+                    "messages in group and direct rooms must be sealed (protobuf Sealed) under a room key epoch",
+                )
+            })?;
+            if !state.store.has_epoch(&v.room, &epoch).await? {
+                return Err(ApiError::new(
+                    axum::http::StatusCode::CONFLICT,
+                    "unknown_epoch",
+                    "the message is sealed under a key epoch this room does not have (rotate the key first)",
+                ));
+            }
+        }
+    }
 
     if v.kind.is_ephemeral() {
         state.hub.publish(&v.room, &frame(&v));
@@ -119,8 +155,41 @@ pub async fn ingest_verified(
     let fresh = state.store.insert_message(&v, &raw, now, effect, origin == Origin::Client).await?;
     if fresh {
         state.hub.publish(&v.room, &frame(&v));
+        if v.kind.is_control() {
+            evict_non_members(state, &v.room).await?;
+        }
     }
     Ok(Ingested { verified: v, fresh, stored: true })
+}
+
+/// After a membership change in a private room, live subscriptions of those no longer members
+/// end (they get an `unsubscribed` frame).
+async fn evict_non_members(state: &AppState, room: &dchat_protocol::RoomId) -> Result<(), ApiError> {
+    let Some(r) = state.store.room(room).await? else { return Ok(()) };
+    if !r.kind.is_private() {
+        return Ok(());
+    }
+    let members: std::collections::HashSet<dchat_protocol::Address> =
+        state.store.members(room, 0).await?.into_iter().map(|m| m.address).collect();
+    let frame: Frame = serde_json::to_string(&crate::api::ws::ServerFrame::Unsubscribed { rooms: vec![*room] })
+        .unwrap_or_default()
+        .into();
+    state.hub.evict(room, |a| !members.contains(a), &frame);
+    Ok(())
+}
+
+/// A void operation from a client, as an API error.
+fn void_error(v: Void) -> ApiError {
+    use axum::http::StatusCode;
+    let status = match v {
+        Void::NoRoom | Void::TargetNotMember => StatusCode::NOT_FOUND,
+        Void::Exists | Void::AlreadyMember => StatusCode::CONFLICT,
+        Void::NotEncrypted => StatusCode::BAD_REQUEST,
+        Void::NotMember | Void::Forbidden | Void::InviteRequired | Void::OwnerStays | Void::DirectRoom => {
+            StatusCode::FORBIDDEN
+        }
+    };
+    ApiError::new(status, v.code(), v.to_string())
 }
 
 /// The serialized live event for a message.
@@ -225,5 +294,6 @@ pub fn is_misbehaviour(err: &ApiError) -> bool {
             | "device_key_taken"
             | "delegation_unverifiable"
             | "chain_unavailable"
+            | "unknown_epoch"
     ) && err.status.is_client_error()
 }

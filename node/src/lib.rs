@@ -10,6 +10,7 @@ pub mod hub;
 pub mod ingest;
 pub mod p2p;
 pub mod ratelimit;
+pub mod rooms;
 pub mod store;
 
 use std::{net::SocketAddr, path::Path, sync::Arc, time::Duration};
@@ -196,6 +197,9 @@ pub async fn spawn_with(config: Config, secrets: Secrets) -> eyre::Result<NodeHa
         Some(n) => Some(start_network(n, &state, &tracker, &shutdown).await?),
         None => None,
     };
+    if let Err(e) = rooms::ensure_default_channel(&state).await {
+        tracing::warn!(target: "node::rooms", error = %e, "could not create the default channel");
+    }
     tracing::info!(target: "node", %addr, %domain, "node started");
     Ok(NodeHandle { addr, domain, shutdown, tracker, store, p2p })
 }

@@ -48,6 +48,9 @@ pub struct MessageView {
     pub text: Option<String>,
     /// Payload size in bytes.
     pub payload_len: usize,
+    /// The payload is a sealed (end-to-end encrypted) message; `text` is then absent.
+    #[serde(default)]
+    pub encrypted: bool,
     /// The signed envelope, for clients that verify it themselves.
     pub envelope: EnvelopeJson,
 }
@@ -56,7 +59,10 @@ impl MessageView {
     /// Builds the view of a stored or verified envelope.
     pub fn from_parts(id: B256, envelope: &Envelope, body: &Body) -> Self {
         let kind = Kind::try_from(body.kind).unwrap_or(Kind::Unspecified);
-        let text = (kind == Kind::Text).then(|| String::from_utf8(body.payload.clone()).ok()).flatten();
+        let encrypted = dchat_protocol::e2e::is_sealed_kind(kind)
+            && <dchat_protocol::e2e::Sealed as prost::Message>::decode(body.payload.as_slice())
+                .is_ok_and(|s| s.epoch.len() == 32 && s.nonce.len() == 24 && s.ciphertext.len() >= 16);
+        let text = (kind == Kind::Text && !encrypted).then(|| String::from_utf8(body.payload.clone()).ok()).flatten();
         Self {
             id: to_hex(id),
             room: RoomId::from_slice(&body.room).unwrap_or(RoomId([0; 32])),
@@ -69,6 +75,7 @@ impl MessageView {
             kind,
             text,
             payload_len: body.payload.len(),
+            encrypted,
             envelope: EnvelopeJson::from(envelope),
         }
     }

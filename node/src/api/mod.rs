@@ -18,7 +18,7 @@ use axum::{
     routing::{get, post},
 };
 use dchat_protocol::{
-    Address,
+    Address, Kind,
     token::{TokenSigner, TokenVerifier},
 };
 use tokio_util::sync::CancellationToken;
@@ -103,6 +103,19 @@ impl AppState {
     }
 }
 
+/// `POST` of one room control kind (a signed envelope in the body).
+fn control(kind: Kind) -> axum::routing::MethodRouter<AppState> {
+    post(
+        move |State(state): State<AppState>,
+              axum::extract::Path(id): axum::extract::Path<String>,
+              caller: extract::Caller,
+              headers: axum::http::HeaderMap,
+              body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>| async move {
+            rooms::control(state, id, caller, headers, body, kind).await
+        },
+    )
+}
+
 /// The router with every route.
 pub fn router(state: AppState) -> Router {
     let bounds = state.config.limits.envelope;
@@ -114,6 +127,14 @@ pub fn router(state: AppState) -> Router {
         .route("/rooms", post(rooms::create).get(rooms::list))
         .route("/rooms/{id}", get(rooms::get))
         .route("/rooms/{id}/join", post(rooms::join))
+        .route("/rooms/{id}/invites", control(Kind::Invite))
+        .route("/rooms/{id}/leave", control(Kind::Leave))
+        .route("/rooms/{id}/removals", control(Kind::Remove))
+        .route("/rooms/{id}/roles", control(Kind::SetRole))
+        .route("/rooms/{id}/policy", control(Kind::SetPolicy))
+        .route("/rooms/{id}/keys", control(Kind::RotateKey).get(rooms::keys))
+        .route("/rooms/{id}/members", get(rooms::members))
+        .route("/channels", get(rooms::channels))
         .route(
             "/rooms/{id}/messages",
             post(messages::post).get(messages::list).layer(DefaultBodyLimit::max(message_body_limit)),

@@ -1,4 +1,7 @@
-//! Rooms: create (the caller is owner), list mine, read one, join a public channel.
+//! Rooms: create (the caller is owner; direct rooms belong to both), list mine, read one, the
+//! public channel directory, and every membership change — join, invite, leave, remove, set
+//! role, set policy, rotate the key — each as the caller's signed control envelope. Members,
+//! roles and keys are what replaying those envelopes gives (see `dchat_protocol::control`).
 
 use axum::{
     Json,
@@ -6,13 +9,18 @@ use axum::{
     extract::{Path, State, rejection::BytesRejection},
     http::{HeaderMap, StatusCode},
 };
-use dchat_protocol::{Kind, RoomId};
+use dchat_protocol::{
+    Kind, RoomId,
+    ids::{from_hex, to_hex},
+    room::{CreateRoom, RoomKind as ProtoKind},
+};
+use prost::Message as _;
 use serde::{Deserialize, Serialize};
 
 use super::{
     AppState,
     error::ApiError,
-    extract::{Caller, room_id},
+    extract::{ApiQuery, Caller, room_id},
     messages::{envelope_from_body, submit},
 };
 use crate::store::{Room, RoomKind};
@@ -32,6 +40,9 @@ pub struct RoomView {
     pub created_at: i64,
     /// The caller's role, when a member.
     pub role: Option<String>,
+    /// Join policy: `invite_only` or `open`.
+    #[serde(default)]
+    pub policy: String,
 }
 
 /// `GET /v1/rooms` reply.
@@ -49,6 +60,7 @@ fn view(room: &Room, role: Option<String>) -> RoomView {
         owner: room.owner.to_checksum(None),
         created_at: room.created_at,
         role,
+        policy: room.policy.clone(),
     }
 }
 
@@ -62,13 +74,24 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<RoomView>), ApiError> {
     let envelope = envelope_from_body(&headers, body)?;
     state.limit_address(&caller.address)?;
+    // Either side may "create" a direct room the other already made: it is the same room.
+    if let Ok(body) = dchat_protocol::Body::decode(envelope.body.as_slice())
+        && body.kind == Kind::CreateRoom as i32
+        && CreateRoom::decode(body.payload.as_slice()).is_ok_and(|p| p.kind == ProtoKind::Direct as i32)
+        && let Ok(id) = RoomId::from_slice(&body.room)
+        && let Some(room) = state.store.room(&id).await?
+        && let Some(role) = state.store.role(&id, &caller.address).await?
+    {
+        return Ok((StatusCode::OK, Json(view(&room, Some(role)))));
+    }
     let allowed = |k: Kind| (k == Kind::CreateRoom).then_some(()).ok_or("this endpoint takes a CreateRoom envelope");
     let ing = submit(&state, &caller, envelope, None, allowed).await?;
     let room =
         state.store.room(&ing.verified.room).await?.ok_or_else(|| ApiError::internal("room missing after create"))?;
     tracing::info!(target: "node::rooms", room = %room.id, owner = %caller.address, "room created");
     let status = if ing.fresh { StatusCode::CREATED } else { StatusCode::OK };
-    Ok((status, Json(view(&room, Some("owner".into())))))
+    let role = state.store.role(&room.id, &caller.address).await?;
+    Ok((status, Json(view(&room, role))))
 }
 
 /// Lists the caller's rooms.
@@ -105,6 +128,210 @@ pub async fn join(
     let allowed = |k: Kind| (k == Kind::Join).then_some(()).ok_or("this endpoint takes a Join envelope");
     submit(&state, &caller, envelope, Some(&id), allowed).await?;
     Ok(Json(view(&room, Some("member".into()))))
+}
+
+/// Reply to a membership change.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ControlReply {
+    /// Id of the stored control envelope.
+    pub id: String,
+    /// The room afterwards, with the caller's role (none after leaving).
+    pub room: RoomView,
+}
+
+/// `POST /v1/rooms/{id}/{invites,leave,removals,roles,policy,keys}`: one signed control
+/// envelope of the kind the path names. A change the caller's role does not allow is refused
+/// (403 `role_forbidden`, `owner_stays`, ...) and not stored.
+pub async fn control(
+    state: AppState,
+    id: String,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    kind: Kind,
+) -> Result<(StatusCode, Json<ControlReply>), ApiError> {
+    let id = room_id(&id)?;
+    let envelope = envelope_from_body(&headers, body)?;
+    state.limit_address(&caller.address)?;
+    let allowed = move |k: Kind| (k == kind).then_some(()).ok_or("this endpoint takes another control kind");
+    let ing = submit(&state, &caller, envelope, Some(&id), allowed).await?;
+    let room = state.store.room(&id).await?.ok_or_else(room_not_found)?;
+    let role = state.store.role(&id, &caller.address).await?;
+    tracing::info!(target: "node::rooms", room = %id, by = %caller.address, kind = ?kind, "room changed");
+    let status = if ing.fresh { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(ControlReply { id: to_hex(ing.verified.id), room: view(&room, role) })))
+}
+
+/// A member in `GET /v1/rooms/{id}/members`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct MemberJson {
+    /// EIP-55 address.
+    pub address: String,
+    /// `owner`, `admin` or `member`.
+    pub role: String,
+    /// X25519 keys of the member's live devices (private rooms wrap their key for these).
+    pub box_keys: Vec<String>,
+}
+
+/// The current key epoch of a private room.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct EpochJson {
+    /// Epoch id (its `RotateKey` envelope's id).
+    pub id: String,
+    /// Its lamport clock.
+    pub lamport: u64,
+    /// Devices its key was wrapped for.
+    pub box_keys: Vec<String>,
+}
+
+/// `GET /v1/rooms/{id}/members` reply.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct MembersReply {
+    /// The room.
+    pub room: RoomView,
+    /// Members, by address.
+    pub members: Vec<MemberJson>,
+    /// Current key epoch (private rooms).
+    pub epoch: Option<EpochJson>,
+    /// Whether a sender should start a new epoch first: there is none yet, someone left since
+    /// it started, or the member devices differ from those it was wrapped for.
+    pub rotate: bool,
+}
+
+/// Members, roles, their devices' box keys and the current key epoch.
+pub async fn members(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    caller: Option<Caller>,
+) -> Result<Json<MembersReply>, ApiError> {
+    let (room, role) = readable(&state, &room_id(&id)?, caller.as_ref()).await?;
+    let members = state.store.members(&room.id, state.now()).await?;
+    let epoch = state.store.current_epoch(&room.id).await?;
+    let rotate = if room.kind.is_private() {
+        let devices: std::collections::BTreeSet<[u8; 32]> =
+            members.iter().flat_map(|m| m.box_keys.iter().copied()).collect();
+        match &epoch {
+            None => true,
+            Some((epoch_id, lamport, keys)) => {
+                let departed = state.store.room_state(&room.id).await?.last_departure;
+                departed.is_some_and(|d| d > (*lamport, *epoch_id))
+                    || devices != keys.iter().copied().collect::<std::collections::BTreeSet<_>>()
+            }
+        }
+    } else {
+        false
+    };
+    Ok(Json(MembersReply {
+        room: view(&room, role),
+        members: members
+            .into_iter()
+            .map(|m| MemberJson {
+                address: m.address.to_checksum(None),
+                role: m.role,
+                box_keys: m.box_keys.iter().map(to_hex).collect(),
+            })
+            .collect(),
+        epoch: epoch.map(|(id, lamport, keys)| EpochJson {
+            id: to_hex(id),
+            lamport,
+            box_keys: keys.iter().map(to_hex).collect(),
+        }),
+        rotate,
+    }))
+}
+
+/// `GET /v1/rooms/{id}/keys` query.
+#[derive(Debug, Deserialize)]
+pub struct KeysQuery {
+    /// The device's X25519 public key.
+    pub box_key: String,
+}
+
+/// One wrapped epoch key.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct KeyJson {
+    /// Epoch id.
+    pub epoch: String,
+    /// Who rotated (the HPKE `aad`), EIP-55.
+    pub sender: String,
+    /// The rotation's lamport clock.
+    pub lamport: u64,
+    /// HPKE encapsulated key.
+    pub enc: String,
+    /// HPKE ciphertext of the epoch key.
+    pub ciphertext: String,
+}
+
+/// `GET /v1/rooms/{id}/keys` reply.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct KeysReply {
+    /// The epoch keys wrapped for the device, oldest first.
+    pub keys: Vec<KeyJson>,
+}
+
+/// The room's epoch keys wrapped for one device; members of private rooms only.
+pub async fn keys(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<KeysQuery>,
+) -> Result<Json<KeysReply>, ApiError> {
+    let (room, role) = readable(&state, &room_id(&id)?, Some(&caller)).await?;
+    if role.is_none() || !room.kind.is_private() {
+        return Err(ApiError::forbidden("not_a_member", "only members of a private room hold its keys"));
+    }
+    let box_key: [u8; 32] = from_hex(&q.box_key)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| ApiError::bad_request("invalid_box_key", "box_key must be 0x + 64 hex digits"))?;
+    let keys = state.store.epoch_keys(&room.id, &box_key).await?;
+    Ok(Json(KeysReply {
+        keys: keys
+            .into_iter()
+            .map(|k| KeyJson {
+                epoch: to_hex(k.epoch),
+                sender: k.sender.to_checksum(None),
+                lamport: k.lamport,
+                enc: to_hex(&k.enc),
+                ciphertext: to_hex(&k.ciphertext),
+            })
+            .collect(),
+    }))
+}
+
+/// A public channel in the directory.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChannelJson {
+    /// The channel.
+    #[serde(flatten)]
+    pub room: RoomView,
+    /// Member count.
+    pub members: i64,
+    /// Whether this is the node's default channel.
+    pub default: bool,
+}
+
+/// `GET /v1/channels` reply.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ChannelList {
+    /// Public channels, newest first.
+    pub channels: Vec<ChannelJson>,
+}
+
+/// The public channel directory (no sign-in needed).
+pub async fn channels(State(state): State<AppState>) -> Result<Json<ChannelList>, ApiError> {
+    let default = state.store.meta(crate::rooms::DEFAULT_CHANNEL_KEY).await?;
+    let list = state.store.channels(200).await?;
+    Ok(Json(ChannelList {
+        channels: list
+            .into_iter()
+            .map(|(r, members)| ChannelJson {
+                default: default.as_deref() == Some(r.id.to_string().as_str()),
+                room: view(&r, None),
+                members,
+            })
+            .collect(),
+    }))
 }
 
 pub(crate) fn room_not_found() -> ApiError {

@@ -98,7 +98,7 @@ pub async fn upgrade(
 async fn serve(state: AppState, caller: Option<Caller>, socket: WebSocket, queue: usize) {
     let (mut sink, mut stream) = socket.split();
     let (tx, mut rx) = mpsc::channel::<Frame>(queue);
-    let reg = state.hub.register(tx.clone());
+    let reg = state.hub.register(tx.clone(), caller.as_ref().map(|c| c.address));
     let expires_in = caller.as_ref().map(|c| c.claims.exp - state.now()).unwrap_or(i64::MAX / 4).max(0);
     let expiry = tokio::time::sleep(Duration::from_secs(expires_in.unsigned_abs()));
     tokio::pin!(expiry);

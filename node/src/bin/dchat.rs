@@ -10,7 +10,11 @@ use dchat_node::{
     store::RoomKind,
     write_private,
 };
-use dchat_protocol::{Kind, RoomId};
+use dchat_protocol::{
+    Address, Kind, RoomId,
+    control::{Policy, Role},
+    e2e::BoxSecret,
+};
 use ed25519_dalek::SigningKey;
 use eyre::{WrapErr, bail, eyre};
 use serde::{Deserialize, Serialize};
@@ -76,15 +80,68 @@ enum RoomsCmd {
     Create {
         /// Name.
         name: String,
-        /// `group` (private) or `channel` (public).
+        /// `group` (private, end-to-end encrypted) or `channel` (public).
         #[arg(long, default_value = "group")]
         kind: String,
         /// Initial members (addresses); repeat the flag.
         #[arg(long = "member")]
         members: Vec<String>,
     },
-    /// Join a public channel.
+    /// Open (or create) the direct room with another wallet.
+    Dm {
+        /// Their address.
+        address: String,
+    },
+    /// List public channels on the node.
+    Channels,
+    /// Join a public channel (or an open group).
     Join {
+        /// Room id.
+        room: String,
+    },
+    /// Show members, roles and the key epoch.
+    Members {
+        /// Room id.
+        room: String,
+    },
+    /// Add members (admins and the owner).
+    Invite {
+        /// Room id.
+        room: String,
+        /// Addresses.
+        #[arg(required = true, num_args = 1..)]
+        addresses: Vec<String>,
+    },
+    /// Remove a member (admins remove members; the owner also admins).
+    Remove {
+        /// Room id.
+        room: String,
+        /// Address.
+        address: String,
+    },
+    /// Set a member's role: member, admin, or owner (hands ownership over).
+    Role {
+        /// Room id.
+        room: String,
+        /// Address.
+        address: String,
+        /// member, admin or owner.
+        role: String,
+    },
+    /// Set who may join: invite_only or open.
+    Policy {
+        /// Room id.
+        room: String,
+        /// invite_only or open.
+        policy: String,
+    },
+    /// Leave a room.
+    Leave {
+        /// Room id.
+        room: String,
+    },
+    /// Start a new key epoch for a private room now.
+    Rotate {
         /// Room id.
         room: String,
     },
@@ -114,11 +171,12 @@ async fn run(args: Args) -> eyre::Result<()> {
             std::fs::create_dir_all(&home).wrap_err_with(|| format!("creating {}", home.display()))?;
             let wallet = wallet(&home)?;
             let device = device(&home)?;
+            let box_secret = box_secret(&home)?;
             let mut client = Client::new(&args.node);
             let s = SignIn {
                 wallet: &wallet,
                 device: Some(&device),
-                box_key: None,
+                box_key: Some(box_secret.public()),
                 ttl_secs: hours * 3600,
                 chain_id: None,
             };
@@ -141,6 +199,7 @@ async fn run(args: Args) -> eyre::Result<()> {
         }
         Cmd::Rooms(cmd) => {
             let client = signed_in(&home, &args.node)?;
+            let (w, d) = (wallet(&home)?, device(&home)?);
             match cmd {
                 RoomsCmd::List => {
                     for r in client.rooms().await? {
@@ -151,18 +210,65 @@ async fn run(args: Args) -> eyre::Result<()> {
                     let kind = match kind.as_str() {
                         "group" => RoomKind::Group,
                         "channel" => RoomKind::Channel,
-                        other => bail!("--kind must be group or channel, not {other:?}"),
+                        other => {
+                            bail!("--kind must be group or channel, not {other:?} (for direct rooms: dchat rooms dm)")
+                        }
                     };
-                    let members = members
-                        .iter()
-                        .map(|m| m.parse().map_err(|_| eyre!("--member {m:?} is not an Ethereum address")))
-                        .collect::<eyre::Result<Vec<_>>>()?;
-                    let r = client.create_room(&wallet(&home)?, &device(&home)?, &name, kind, &members).await?;
+                    let members = members.iter().map(|m| parse_address(m)).collect::<eyre::Result<Vec<_>>>()?;
+                    let r = client.create_room(&w, &d, &name, kind, &members).await?;
                     println!("{}", r.id);
                 }
+                RoomsCmd::Dm { address } => {
+                    let r = client.direct(&w, &d, &parse_address(&address)?).await?;
+                    println!("{}", r.id);
+                }
+                RoomsCmd::Channels => {
+                    for c in client.channels().await? {
+                        let mark = if c.default { " (default)" } else { "" };
+                        println!("{}  {:>5} members  {}{mark}", c.room.id, c.members, c.room.name);
+                    }
+                }
                 RoomsCmd::Join { room } => {
-                    let r = client.join(&parse_room(&room)?, &wallet(&home)?, &device(&home)?).await?;
+                    let r = client.join(&parse_room(&room)?, &w, &d).await?;
                     println!("joined {} ({})", r.name, r.id);
+                }
+                RoomsCmd::Members { room } => {
+                    let m = client.members(&parse_room(&room)?).await?;
+                    println!("{} ({}, {})", m.room.name, m.room.kind_str(), m.room.policy);
+                    for member in &m.members {
+                        println!("{}  {:<6} {} device(s)", member.address, member.role, member.box_keys.len());
+                    }
+                    if let Some(e) = &m.epoch {
+                        let due = if m.rotate { ", a new one is due" } else { "" };
+                        println!("key epoch {} for {} device(s){due}", e.id, e.box_keys.len());
+                    }
+                }
+                RoomsCmd::Invite { room, addresses } => {
+                    let addresses = addresses.iter().map(|a| parse_address(a)).collect::<eyre::Result<Vec<_>>>()?;
+                    client.invite(&parse_room(&room)?, &w, &d, &addresses).await?;
+                    println!("invited {}", addresses.len());
+                }
+                RoomsCmd::Remove { room, address } => {
+                    client.remove(&parse_room(&room)?, &w, &d, &parse_address(&address)?).await?;
+                    println!("removed {address}");
+                }
+                RoomsCmd::Role { room, address, role } => {
+                    let role = Role::parse(&role).ok_or_else(|| eyre!("role must be member, admin or owner"))?;
+                    client.set_role(&parse_room(&room)?, &w, &d, &parse_address(&address)?, role).await?;
+                    println!("{address} is now {}", role.as_str());
+                }
+                RoomsCmd::Policy { room, policy } => {
+                    let p = Policy::parse(&policy).ok_or_else(|| eyre!("policy must be invite_only or open"))?;
+                    client.set_policy(&parse_room(&room)?, &w, &d, p).await?;
+                    println!("policy is now {}", p.as_str());
+                }
+                RoomsCmd::Leave { room } => {
+                    client.leave(&parse_room(&room)?, &w, &d).await?;
+                    println!("left {room}");
+                }
+                RoomsCmd::Rotate { room } => {
+                    let epoch = client.rotate(&parse_room(&room)?, &w, &d).await?;
+                    println!("new key epoch {epoch}");
                 }
             }
         }
@@ -176,7 +282,7 @@ async fn run(args: Args) -> eyre::Result<()> {
             let client = signed_in(&home, &args.node).unwrap_or_else(|_| Client::new(&args.node));
             let page = client.history(&parse_room(&room)?, None, before.as_deref(), Some(limit)).await?;
             for m in &page.messages {
-                print_message(m);
+                print_message(&client, m).await;
             }
             if page.has_more
                 && let Some(first) = page.messages.first()
@@ -193,14 +299,14 @@ async fn run(args: Args) -> eyre::Result<()> {
             for id in &ids {
                 for m in client.history(id, None, None, Some(20)).await?.messages {
                     seen.insert(m.id.clone());
-                    print_message(&m);
+                    print_message(&client, &m).await;
                 }
             }
             loop {
                 match stream.next().await? {
                     Incoming::Message(m) => {
                         if seen.insert(m.id.clone()) {
-                            print_message(&m);
+                            print_message(&client, &m).await;
                         }
                     }
                     Incoming::Control(dchat_node::client::ServerFrame::Error { error, message, room }) => {
@@ -224,18 +330,30 @@ impl KindStr for dchat_node::client::RoomView {
         match self.kind {
             RoomKind::Group => "group",
             RoomKind::Channel => "channel",
+            RoomKind::Direct => "direct",
         }
     }
 }
 
-fn print_message(m: &MessageView) {
+async fn print_message(client: &Client, m: &MessageView) {
     let when = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(m.timestamp_ms) * 1_000_000)
         .map(dchat_protocol::siwe::format_time)
         .unwrap_or_default();
     let text = match (&m.text, m.kind) {
         (Some(text), _) => text.clone(),
+        (None, Kind::Text) if m.encrypted => match client.open_text(m).await {
+            Ok(Some(text)) => text,
+            Ok(None) => "<encrypted for a key this device does not hold>".into(),
+            Err(e) => format!("<cannot decrypt: {e}>"),
+        },
         (None, Kind::CreateRoom) => "* created the room".into(),
         (None, Kind::Join) => "* joined".into(),
+        (None, Kind::Invite) => "* invited members".into(),
+        (None, Kind::Leave) => "* left".into(),
+        (None, Kind::Remove) => "* removed a member".into(),
+        (None, Kind::SetRole) => "* changed a role".into(),
+        (None, Kind::SetPolicy) => "* changed the join policy".into(),
+        (None, Kind::RotateKey) => "* started a new key epoch".into(),
         (None, kind) => format!("<{kind:?}, {} bytes>", m.payload_len),
     };
     println!("{when} {}: {text}", m.sender);
@@ -261,7 +379,24 @@ fn signed_in(home: &Path, node: &str) -> eyre::Result<Client> {
     if s.node != node {
         bail!("signed in at {} but --node is {node}; run `dchat login` for this node", s.node);
     }
-    Ok(Client::new(node).with_token(s.token))
+    Ok(Client::new(node).with_token(s.token).with_box_secret(box_secret(home)?))
+}
+
+fn parse_address(raw: &str) -> eyre::Result<Address> {
+    raw.parse().map_err(|_| eyre!("{raw:?} is not an Ethereum address (0x followed by 40 hex digits)"))
+}
+
+/// The device's X25519 key for encrypted rooms.
+fn box_secret(home: &Path) -> eyre::Result<BoxSecret> {
+    let path = home.join("box.key");
+    if let Ok(bytes) = std::fs::read(&path) {
+        let bytes: [u8; 32] = bytes.try_into().map_err(|_| eyre!("{} is not a 32-byte key", path.display()))?;
+        return Ok(BoxSecret::from_bytes(bytes));
+    }
+    let key = BoxSecret::random();
+    std::fs::create_dir_all(home)?;
+    write_private(&path, &key.to_bytes())?;
+    Ok(key)
 }
 
 fn wallet(home: &Path) -> eyre::Result<PrivateKeySigner> {

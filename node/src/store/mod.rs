@@ -8,6 +8,9 @@ use dchat_protocol::{Address, B256, Delegation, RoomId, envelope::Verified, room
 use sqlx::{Any, Pool, Row, any::AnyRow, pool::PoolOptions};
 use tokio::sync::{mpsc, oneshot};
 
+mod rooms;
+pub use rooms::{EpochKey, MemberView};
+
 /// Outcome of consuming a nonce.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NonceCheck {
@@ -29,13 +32,32 @@ pub enum RoomKind {
     Group,
     /// Public: anyone may read and join.
     Channel,
+    /// Two wallets, private.
+    Direct,
 }
 
 impl RoomKind {
-    fn as_str(self) -> &'static str {
+    /// Lowercase name, as stored and shown.
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::Group => "group",
             Self::Channel => "channel",
+            Self::Direct => "direct",
+        }
+    }
+
+    /// Whether only members may read it (and messages are end-to-end encrypted).
+    pub fn is_private(self) -> bool {
+        self != Self::Channel
+    }
+}
+
+impl From<dchat_protocol::room::RoomKind> for RoomKind {
+    fn from(k: dchat_protocol::room::RoomKind) -> Self {
+        match k {
+            dchat_protocol::room::RoomKind::Channel => Self::Channel,
+            dchat_protocol::room::RoomKind::Direct => Self::Direct,
+            _ => Self::Group,
         }
     }
 }
@@ -46,6 +68,7 @@ impl FromStr for RoomKind {
         match s {
             "group" => Ok(Self::Group),
             "channel" => Ok(Self::Channel),
+            "direct" => Ok(Self::Direct),
             other => Err(format!("unknown room kind {other:?}")),
         }
     }
@@ -66,6 +89,8 @@ pub struct Room {
     pub created_at: i64,
     /// Highest lamport clock stored.
     pub max_lamport: u64,
+    /// Join policy: `invite_only` or `open`.
+    pub policy: String,
 }
 
 /// A stored message.
@@ -82,10 +107,9 @@ pub struct StoredMessage {
 pub enum Effect<'a> {
     /// Nothing beyond the message.
     None,
-    /// Creates the room with its owner and initial members.
+    /// Creates the room (members, roles and keys follow from replaying its control messages,
+    /// which every control kind triggers).
     Create(&'a Creation),
-    /// Adds a member.
-    Join(Address),
 }
 
 /// A room's message count and the XOR of its message ids.
@@ -297,7 +321,7 @@ impl Store {
 
     /// A room by id.
     pub async fn room(&self, id: &RoomId) -> Result<Option<Room>, sqlx::Error> {
-        let row = sqlx::query("SELECT id, kind, name, owner, created_at, max_lamport FROM rooms WHERE id = $1")
+        let row = sqlx::query("SELECT id, kind, name, owner, created_at, max_lamport, policy FROM rooms WHERE id = $1")
             .bind(id.as_bytes().as_slice())
             .fetch_optional(&self.pool)
             .await?;
@@ -316,7 +340,7 @@ impl Store {
     /// The rooms an address belongs to, with its role, oldest first.
     pub async fn rooms_of(&self, address: &Address) -> Result<Vec<(Room, String)>, sqlx::Error> {
         let rows = sqlx::query(
-            "SELECT r.id, r.kind, r.name, r.owner, r.created_at, r.max_lamport, m.role
+            "SELECT r.id, r.kind, r.name, r.owner, r.created_at, r.max_lamport, r.policy, m.role
              FROM members m JOIN rooms r ON r.id = m.room WHERE m.address = $1 ORDER BY r.created_at, r.id",
         )
         .bind(addr_bytes(address))
@@ -347,7 +371,6 @@ impl Store {
             effect: match effect {
                 Effect::None => OwnedEffect::None,
                 Effect::Create(c) => OwnedEffect::Create(c.clone()),
-                Effect::Join(a) => OwnedEffect::Join(a),
             },
             reply,
         };
@@ -371,7 +394,6 @@ struct WriteJob {
 enum OwnedEffect {
     None,
     Create(Creation),
-    Join(Address),
 }
 
 /// Most messages committed together.
@@ -415,7 +437,6 @@ async fn commit(pool: &Pool<Any>, backend: Backend, jobs: &[WriteJob]) -> Result
         let effect = match &job.effect {
             OwnedEffect::None => Effect::None,
             OwnedEffect::Create(c) => Effect::Create(c),
-            OwnedEffect::Join(a) => Effect::Join(*a),
         };
         results.push(apply(&mut tx, backend, job, effect).await?);
     }
@@ -440,41 +461,21 @@ async fn apply(
     let (m, envelope, now_ms) = (&job.message, job.envelope.as_slice(), job.now_ms);
     let room = m.room.as_bytes().as_slice();
     let created_at = to_i64(m.body.timestamp_ms / 1000)?;
-    let add_member =
-        "INSERT INTO members (room, address, role, joined_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING";
     if let Effect::Create(c) = effect {
-        let kind = match c.kind {
-            dchat_protocol::room::RoomKind::Channel => RoomKind::Channel,
-            _ => RoomKind::Group,
-        };
-        let r = sqlx::query(
-            "INSERT INTO rooms (id, kind, name, owner, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+        let kind = RoomKind::from(c.kind);
+        let policy = if kind == RoomKind::Channel { "open" } else { "invite_only" };
+        sqlx::query(
+            "INSERT INTO rooms (id, kind, name, owner, created_at, policy) VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT DO NOTHING",
         )
         .bind(room)
         .bind(kind.as_str())
         .bind(&c.name)
         .bind(addr_bytes(&c.owner))
         .bind(created_at)
+        .bind(policy)
         .execute(&mut **tx)
         .await?;
-        if r.rows_affected() == 1 {
-            sqlx::query(add_member)
-                .bind(room)
-                .bind(addr_bytes(&c.owner))
-                .bind("owner")
-                .bind(created_at)
-                .execute(&mut **tx)
-                .await?;
-            for member in &c.members {
-                sqlx::query(add_member)
-                    .bind(room)
-                    .bind(addr_bytes(member))
-                    .bind("member")
-                    .bind(created_at)
-                    .execute(&mut **tx)
-                    .await?;
-            }
-        }
     }
     // Lock the room first (its fingerprint is read, changed and written below): PostgreSQL
     // takes the row lock before the message insert takes its foreign-key share lock, so two
@@ -504,14 +505,8 @@ async fn apply(
     if r.rows_affected() == 0 {
         return Ok(false);
     }
-    if let Effect::Join(address) = effect {
-        sqlx::query(add_member)
-            .bind(room)
-            .bind(addr_bytes(&address))
-            .bind("member")
-            .bind(created_at)
-            .execute(&mut **tx)
-            .await?;
+    if m.kind.is_control() {
+        rooms::replay(tx, &m.room, created_at).await?;
     }
 
     let mut fingerprint = [0u8; 32];
@@ -871,5 +866,6 @@ fn room_from_row(r: &AnyRow) -> Result<Room, sqlx::Error> {
         owner: Address::from_slice(&owner),
         created_at: r.try_get("created_at")?,
         max_lamport: u64::try_from(max_lamport).unwrap_or_default(),
+        policy: r.try_get("policy")?,
     })
 }

@@ -54,11 +54,16 @@ async fn posted_messages_get_anchored_and_their_proofs_verify_on_chain() {
 
     let wallet = PrivateKeySigner::random();
     let device = SigningKey::from_bytes(&rand::random());
-    let mut client = Client::new(node.url());
-    client
-        .sign_in(&SignIn { wallet: &wallet, device: Some(&device), box_key: None, ttl_secs: 600, chain_id: None })
-        .await
-        .expect("sign in");
+    let secret = dchat_protocol::e2e::BoxSecret::random();
+    let mut client = Client::new(node.url()).with_box_secret(secret.clone());
+    let s = SignIn {
+        wallet: &wallet,
+        device: Some(&device),
+        box_key: Some(secret.public()),
+        ttl_secs: 600,
+        chain_id: None,
+    };
+    client.sign_in(&s).await.expect("sign in");
     let room = client.create_room(&wallet, &device, "anchored", RoomKind::Group, &[]).await.expect("room");
     let mut ids = Vec::new();
     for i in 0..5 {

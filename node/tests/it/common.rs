@@ -7,7 +7,7 @@ use dchat_node::{
     config::Config,
     store::RoomKind,
 };
-use dchat_protocol::{Address, RoomId};
+use dchat_protocol::{Address, RoomId, e2e::BoxSecret};
 use ed25519_dalek::SigningKey;
 use std::{
     io::{BufRead, BufReader},
@@ -126,6 +126,7 @@ impl Stopped {
 pub(crate) struct User {
     pub(crate) wallet: PrivateKeySigner,
     pub(crate) device: SigningKey,
+    pub(crate) box_secret: BoxSecret,
     pub(crate) client: Client,
 }
 
@@ -137,18 +138,29 @@ impl User {
     pub(crate) async fn sign_in_url(url: &str) -> Self {
         let wallet = PrivateKeySigner::random();
         let device = SigningKey::from_bytes(&rand::random());
-        let mut client = Client::new(url);
-        let s =
-            SignIn { wallet: &wallet, device: Some(&device), box_key: Some([7; 32]), ttl_secs: 3600, chain_id: None };
+        let box_secret = BoxSecret::random();
+        let mut client = Client::new(url).with_box_secret(box_secret.clone());
+        let s = SignIn {
+            wallet: &wallet,
+            device: Some(&device),
+            box_key: Some(box_secret.public()),
+            ttl_secs: 3600,
+            chain_id: None,
+        };
         client.sign_in(&s).await.expect("sign in");
-        Self { wallet, device, client }
+        Self { wallet, device, box_secret, client }
     }
 
     /// A session for the same wallet and device on another node.
     pub(crate) async fn sign_in_as(node: &TestNode, user: &User) -> Client {
-        let mut client = node.client();
-        let s =
-            SignIn { wallet: &user.wallet, device: Some(&user.device), box_key: None, ttl_secs: 3600, chain_id: None };
+        let mut client = node.client().with_box_secret(user.box_secret.clone());
+        let s = SignIn {
+            wallet: &user.wallet,
+            device: Some(&user.device),
+            box_key: Some(user.box_secret.public()),
+            ttl_secs: 3600,
+            chain_id: None,
+        };
         client.sign_in(&s).await.expect("sign in");
         client
     }

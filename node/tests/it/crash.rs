@@ -110,7 +110,7 @@ async fn killed_node_restarts_and_every_acknowledged_message_is_everywhere() {
     let alice = User::sign_in_url(&a.url).await;
     let bob = User::sign_in_url(&b.url).await;
     let carol = User::sign_in_url(&c.url).await;
-    let room = alice.create_room("crash", RoomKind::Group, &[bob.addr(), carol.addr()]).await.expect("room");
+    let room = alice.create_room("crash", RoomKind::Channel, &[bob.addr(), carol.addr()]).await.expect("room");
     for u in [&bob, &carol] {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
         while !u.client.rooms().await.is_ok_and(|r| r.len() == 1) {

@@ -40,7 +40,7 @@ async fn acknowledged_messages_survive_kill_9() {
     let database = crate::common::test_database().await;
     let (mut child, url) = start(&data, database.as_deref());
     let alice = User::sign_in_url(&url).await;
-    let room = alice.create_room("durable", RoomKind::Group, &[]).await.expect("room");
+    let room = alice.create_room("durable", RoomKind::Channel, &[]).await.expect("room");
 
     // Post as fast as possible from a task; kill the node mid-stream.
     let acked: Arc<Mutex<Vec<String>>> = Arc::default();

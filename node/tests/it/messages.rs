@@ -44,7 +44,7 @@ async fn raw_post(node: &TestNode, token: Option<&str>, path: &str, ctype: &str,
 async fn posts_are_stored_once_and_paged_in_order() {
     let node = TestNode::start().await;
     let alice = User::sign_in(&node).await;
-    let room = alice.create_room("team", RoomKind::Group, &[]).await.expect("room");
+    let room = alice.create_room("team", RoomKind::Channel, &[]).await.expect("room");
     assert_eq!(room.role.as_deref(), Some("owner"));
     assert_eq!(alice.client.rooms().await.expect("rooms"), vec![room.clone()]);
 
@@ -139,7 +139,7 @@ async fn envelopes_must_be_signed_by_a_live_delegation_of_the_sender() {
     let node = TestNode::with(|c| c.auth.clock_skew_secs = 0).await;
     let alice = User::sign_in(&node).await;
     let bob = User::sign_in(&node).await;
-    let room = alice.create_room("r", RoomKind::Group, &[bob.addr()]).await.expect("room");
+    let room = alice.create_room("r", RoomKind::Channel, &[bob.addr()]).await.expect("room");
 
     // A device key no wallet delegated.
     let stranger = SigningKey::from_bytes(&rand::random());
@@ -178,7 +178,7 @@ async fn envelopes_must_be_signed_by_a_live_delegation_of_the_sender() {
 async fn bad_envelopes_and_bodies_get_clear_4xx() {
     let node = TestNode::start().await;
     let alice = User::sign_in(&node).await;
-    let room = alice.create_room("r", RoomKind::Group, &[]).await.expect("room");
+    let room = alice.create_room("r", RoomKind::Channel, &[]).await.expect("room");
     let token = alice.client.token();
     let path = format!("/v1/rooms/{}/messages", room.id);
     let client = alice.client.clone();
@@ -281,7 +281,7 @@ async fn rate_limits_answer_429_with_retry_after() {
     })
     .await;
     let alice = User::sign_in(&node).await;
-    let room = alice.create_room("r", RoomKind::Group, &[]).await.expect("room");
+    let room = alice.create_room("r", RoomKind::Channel, &[]).await.expect("room");
     let mut statuses = Vec::new();
     for i in 0..8 {
         let env = seal_text(&room.id, &alice.wallet, &alice.device, i + 1, "x");

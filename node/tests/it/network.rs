@@ -47,7 +47,7 @@ async fn messages_reach_subscribers_on_every_node_in_the_same_order() {
     let alice = User::sign_in(&a).await;
     let bob = User::sign_in(&b).await;
     let carol = User::sign_in(&c).await;
-    let room = alice.create_room("mesh", RoomKind::Group, &[bob.addr(), carol.addr()]).await.expect("room");
+    let room = alice.create_room("mesh", RoomKind::Channel, &[bob.addr(), carol.addr()]).await.expect("room");
     for user in [&bob, &carol] {
         eventually(15, "room replicates", || async { user.client.rooms().await.is_ok_and(|r| r.len() == 1) }).await;
     }
@@ -141,7 +141,7 @@ async fn partitioned_nodes_converge_with_no_loss_and_no_duplicates() {
     connected(&[&a, &b], 1).await;
     let alice = User::sign_in(&a).await;
     let bob = User::sign_in(&b).await;
-    let room = alice.create_room("split", RoomKind::Group, &[bob.addr()]).await.expect("room");
+    let room = alice.create_room("split", RoomKind::Channel, &[bob.addr()]).await.expect("room");
     eventually(15, "room reaches B", || async { bob.client.rooms().await.is_ok_and(|r| r.len() == 1) }).await;
 
     // Cut the link both ways; both sides keep writing.

@@ -24,7 +24,7 @@ async fn subscribers_receive_new_messages_live() {
     let node = TestNode::start().await;
     let alice = User::sign_in(&node).await;
     let bob = User::sign_in(&node).await;
-    let room = alice.create_room("live", RoomKind::Group, &[bob.addr()]).await.expect("room");
+    let room = alice.create_room("live", RoomKind::Channel, &[bob.addr()]).await.expect("room");
 
     let mut stream = alice.client.stream(&[room.id]).await.expect("stream");
     assert!(
@@ -84,7 +84,7 @@ async fn subscriptions_respect_membership() {
 async fn token_in_authorization_header_is_accepted() {
     let node = TestNode::start().await;
     let alice = User::sign_in(&node).await;
-    let room = alice.create_room("r", RoomKind::Group, &[]).await.expect("room");
+    let room = alice.create_room("r", RoomKind::Channel, &[]).await.expect("room");
     let mut req = format!("ws://{}/v1/ws", node.node.local_addr()).into_client_request().expect("request");
     let auth = format!("Bearer {}", alice.client.token().expect("token"));
     req.headers_mut().insert("authorization", auth.parse().expect("header"));
@@ -106,7 +106,7 @@ async fn slow_consumer_is_dropped_with_4008_and_others_keep_receiving() {
     })
     .await;
     let alice = User::sign_in(&node).await;
-    let room = alice.create_room("firehose", RoomKind::Group, &[]).await.expect("room");
+    let room = alice.create_room("firehose", RoomKind::Channel, &[]).await.expect("room");
     // The slow client subscribes and then reads nothing.
     let mut slow = alice.client.stream(&[room.id]).await.expect("slow stream");
     assert!(matches!(next(&mut slow).await, Incoming::Control(ServerFrame::Subscribed { .. })));
