@@ -254,8 +254,11 @@ impl Client {
         sender: &PrivateKeySigner,
         device: &SigningKey,
     ) -> Result<RoomView, ClientError> {
-        // A private room's history is not readable before joining; the node answers for it then.
-        let lamport = self.next_lamport(room).await.unwrap_or(1);
+        // An open room shows its clock to anyone signed in; an invite-only one is refused anyway.
+        let lamport = match self.room(room).await {
+            Ok(r) => r.next_lamport,
+            Err(_) => self.next_lamport(room).await.unwrap_or(1),
+        };
         let env = seal(room, sender, device, lamport, Kind::Join, Vec::new());
         Ok(self.post(&format!("/v1/rooms/{room}/join"), &EnvelopeJson::from(&env)).await?.1)
     }

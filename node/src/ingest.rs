@@ -102,14 +102,14 @@ pub async fn ingest_verified(
         } else {
             let room = state.store.room(&v.room).await?.ok_or_else(crate::api::rooms::room_not_found)?;
             limits.envelope.check_lamport(v.body.lamport, room.max_lamport)?;
-            let mut room_state = state.store.room_state(&v.room).await?;
             match origin {
-                // A client's operation lands after everything it has seen: refuse it now if it
-                // would be void, so the caller learns why.
-                Origin::Client => room_state.apply(&control).map_err(void_error)?,
+                // Refuse a client's operation that would be void at its place in the room's
+                // order, so the caller learns why and nothing is stored.
+                Origin::Client => state.store.check_control(&v.room, &control).await?.map_err(void_error)?,
                 // A peer's may be void here and now yet stand in the room's order (it is kept and
                 // the replay decides); strangers' operations other than joins are not kept.
                 Origin::Peer => {
+                    let room_state = state.store.room_state(&v.room).await?;
                     let standing = room_state.members.contains_key(&v.sender)
                         || room_state.former.contains_key(&v.sender)
                         || matches!(control.op, Op::Join);
@@ -236,6 +236,31 @@ async fn accept_certificate(state: &AppState, v: &Verified, cert: &Certificate) 
     Ok(())
 }
 
+/// A device announcement from a peer: a wallet's delegation, valid now and listing a box key,
+/// stored so private rooms can wrap their keys for the device before it sends anything.
+pub async fn accept_announcement(state: &AppState, cert: &Certificate) -> Result<(), ApiError> {
+    let skew = time::Duration::seconds(state.config.auth.clock_skew_secs);
+    let d = Delegation::verify(&cert.message, &cert.signature, state_now(state), skew)?;
+    if d.box_key.is_none() {
+        return Err(ApiError::bad_request("announcement_without_box_key", "a device announcement lists a box key"));
+    }
+    if d.expires_at - d.not_before > state.config.auth.max_delegation_secs {
+        return Err(ApiError::bad_request("delegation_too_long", "the delegation lasts longer than this node accepts"));
+    }
+    if !state.store.put_delegation(&d, state.now()).await? {
+        return Err(ApiError::new(
+            axum::http::StatusCode::CONFLICT,
+            "device_key_taken",
+            "the signing device key belongs to another wallet",
+        ));
+    }
+    Ok(())
+}
+
+fn state_now(state: &AppState) -> time::OffsetDateTime {
+    time::OffsetDateTime::from_unix_timestamp(state.now()).unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+}
+
 /// The device key must be delegated by the sender, and the delegation must cover the
 /// message's timestamp (and, for clients, now).
 async fn check_delegation(state: &AppState, v: &Verified, now_ms: u64, origin: Origin) -> Result<(), ApiError> {
@@ -295,5 +320,8 @@ pub fn is_misbehaviour(err: &ApiError) -> bool {
             | "delegation_unverifiable"
             | "chain_unavailable"
             | "unknown_epoch"
+            | "delegation_too_long"
+            | "siwe_expired"
+            | "siwe_not_yet_valid"
     ) && err.status.is_client_error()
 }

@@ -56,6 +56,11 @@ impl NodeHandle {
         &self.domain
     }
 
+    /// The store (for inspection by tools and tests).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
     /// The network handle, when the network is enabled.
     pub fn p2p(&self) -> Option<&p2p::P2p> {
         self.p2p.as_ref()

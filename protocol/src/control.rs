@@ -337,6 +337,23 @@ impl RoomState {
         state
     }
 
+    /// Replays `controls` and reports whether the one with id `target` took effect at its
+    /// place in the order (its `Void` reason otherwise; `NoRoom` if it is not among them).
+    pub fn replay_checked(controls: impl IntoIterator<Item = Control>, target: B256) -> (Self, Result<(), Void>) {
+        let mut controls: Vec<Control> = controls.into_iter().collect();
+        controls.sort_by_key(Control::position);
+        controls.dedup_by_key(|c| c.id);
+        let mut state = Self::default();
+        let mut outcome = Err(Void::NoRoom);
+        for c in &controls {
+            let r = state.apply(c);
+            if c.id == target {
+                outcome = r;
+            }
+        }
+        (state, outcome)
+    }
+
     /// The room's kind, once created.
     pub fn kind(&self) -> Option<RoomKind> {
         self.created.as_ref().map(|c| c.kind)

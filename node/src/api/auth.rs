@@ -122,6 +122,13 @@ pub async fn siwe(
     {
         return Err(device_key_taken());
     }
+    // Other nodes learn the device (and its box key, which private rooms wrap their keys for)
+    // before it sends anything.
+    if let Some(d) = &delegation
+        && d.box_key.is_some()
+    {
+        state.announce(d).await;
+    }
 
     let mut exp = unix_now + auth.token_ttl_secs;
     if let Some(e) = msg.expiration_time() {

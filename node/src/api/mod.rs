@@ -97,6 +97,22 @@ impl AppState {
         }
     }
 
+    /// Announces a device delegation to peers (a relay frame with a certificate and no
+    /// envelope), on the shard of the wallet's address. Best effort.
+    pub async fn announce(&self, d: &dchat_protocol::Delegation) {
+        let Some(p2p) = &self.p2p else { return };
+        let relay = dchat_protocol::wire::Relay {
+            envelope: None,
+            certificate: Some(dchat_protocol::wire::Certificate {
+                message: d.message.clone(),
+                signature: d.signature.clone(),
+            }),
+        };
+        let shard = dchat_protocol::RoomId(alloy::primitives::keccak256(d.wallet).0);
+        let topic = crate::p2p::shard_topic(&shard, self.config.p2p.shards);
+        p2p.publish(topic, prost::Message::encode_to_vec(&relay)).await;
+    }
+
     /// Takes a write token for `address`, or a 429.
     pub fn limit_address(&self, address: &Address) -> Result<(), ApiError> {
         self.address_limits.check(address).map_err(ApiError::rate_limited)

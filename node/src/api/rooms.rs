@@ -43,6 +43,9 @@ pub struct RoomView {
     /// Join policy: `invite_only` or `open`.
     #[serde(default)]
     pub policy: String,
+    /// Lamport clock for the next message (one past the newest stored).
+    #[serde(default)]
+    pub next_lamport: u64,
 }
 
 /// `GET /v1/rooms` reply.
@@ -61,6 +64,7 @@ fn view(room: &Room, role: Option<String>) -> RoomView {
         created_at: room.created_at,
         role,
         policy: room.policy.clone(),
+        next_lamport: room.max_lamport + 1,
     }
 }
 
@@ -106,8 +110,15 @@ pub async fn get(
     Path(id): Path<String>,
     caller: Option<Caller>,
 ) -> Result<Json<RoomView>, ApiError> {
-    let (room, role) = readable(&state, &room_id(&id)?, caller.as_ref()).await?;
-    Ok(Json(view(&room, role)))
+    let id = room_id(&id)?;
+    match readable(&state, &id, caller.as_ref()).await {
+        Ok((room, role)) => Ok(Json(view(&room, role))),
+        // Anyone may look at an open room before joining it (its messages stay members-only).
+        Err(e) => match state.store.room(&id).await? {
+            Some(room) if room.policy == "open" && caller.is_some() => Ok(Json(view(&room, None))),
+            _ => Err(e),
+        },
+    }
 }
 
 /// Joins a public channel with the caller's signed `Join` envelope.

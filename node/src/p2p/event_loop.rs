@@ -164,6 +164,13 @@ impl EventLoop {
                         }
                     }
                 }
+                Ok(Relay { envelope: None, certificate: Some(cert) }) => {
+                    match crate::ingest::accept_announcement(&state, &cert).await {
+                        Ok(()) => gossipsub::MessageAcceptance::Accept,
+                        Err(e) if is_misbehaviour(&e) => gossipsub::MessageAcceptance::Reject,
+                        Err(_) => gossipsub::MessageAcceptance::Ignore,
+                    }
+                }
                 _ => gossipsub::MessageAcceptance::Reject,
             };
             p2p.send(Command::Validated { id, source, acceptance }).await;

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use dchat_protocol::{
     Address, B256, Body, Envelope, RoomId,
-    control::{Control, Op, RoomState},
+    control::{Control, Op, RoomState, Void},
 };
 use prost::Message as _;
 use sqlx::{Any, Row};
@@ -160,6 +160,13 @@ impl Store {
         Ok(RoomState::replay(controls(&self.pool, room).await?))
     }
 
+    /// Whether `control` would take effect at its place among the room's stored controls.
+    pub async fn check_control(&self, room: &RoomId, control: &Control) -> Result<Result<(), Void>, sqlx::Error> {
+        let mut all = controls(&self.pool, room).await?;
+        all.push(control.clone());
+        Ok(RoomState::replay_checked(all, control.id).1)
+    }
+
     /// Where `address` left `room`, if they are a former member.
     pub async fn departure(&self, room: &RoomId, address: &Address) -> Result<Option<(u64, B256)>, sqlx::Error> {
         let row = sqlx::query("SELECT left_lamport, left_id FROM former_members WHERE room = $1 AND address = $2")
@@ -272,6 +279,19 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(|r| Ok((super::room_from_row(r)?, r.try_get("members")?))).collect()
+    }
+
+    /// The box keys of a wallet's live devices.
+    pub async fn delegations_of(&self, wallet: &Address) -> Result<Vec<[u8; 32]>, sqlx::Error> {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let keys: Vec<Vec<u8>> = sqlx::query_scalar(
+            "SELECT DISTINCT box_key FROM delegations WHERE wallet = $1 AND box_key IS NOT NULL AND expires_at > $2",
+        )
+        .bind(addr_bytes(wallet))
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(keys.into_iter().filter_map(|k| k.try_into().ok()).collect())
     }
 
     /// A node-level fact.

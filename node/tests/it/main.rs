@@ -12,4 +12,5 @@ mod forgery;
 mod lying_peer;
 mod messages;
 mod network;
+mod rooms;
 mod ws;
