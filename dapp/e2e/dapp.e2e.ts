@@ -46,6 +46,7 @@ describe("dApp against a live node", () => {
   let alice: Page;
   let bob: Page;
   let aliceWallet: TestWallet;
+  let channelId = "";
 
   it("signs in two wallets: one announced through EIP-6963, one only as window.ethereum", async () => {
     const ca = await newContext();
@@ -75,7 +76,7 @@ describe("dApp against a live node", () => {
     await screenshot(bob, "02-empty-room-list-phone");
   });
 
-  it("creates a group with a member, and both exchange messages live", async () => {
+  it("creates a private group with a member; the node takes only encrypted messages there, and the dApp says so", async () => {
     await alice.getByRole("link", { name: "New group" }).click();
     await alice.getByLabel("Name").fill("Project X");
     await alice.getByLabel(/Members/).fill(address(KEYS.bob));
@@ -85,11 +86,42 @@ describe("dApp against a live node", () => {
     await alice.getByRole("heading", { name: "Project X" }).waitFor(WAIT);
     await alice.getByText("You created the room").waitFor(WAIT);
 
-    // Bob learns of the group from his room list (it is polled) and follows it live.
-    const bobRoom = bob.getByRole("link", { name: /Project X/ });
+    // Bob learns of the group from his room list (it is polled).
+    await bob.getByRole("link", { name: /Project X/ }).waitFor(WAIT);
+
+    // Private rooms need end-to-end encryption, which this version cannot do yet: the node
+    // refuses the plain message and the dApp explains why instead of offering a retry.
+    const composer = alice.getByRole("textbox", { name: "Message Project X" });
+    await composer.fill("hello from Alice");
+    await composer.press("Enter");
+    const failed = alice.locator('li.msg[data-status="failed"]', { hasText: "hello from Alice" });
+    await failed.waitFor(WAIT);
+    await failed.getByText(/end-to-end encrypted/).waitFor(WAIT);
+    expect(await failed.getByRole("button", { name: "Retry" }).count()).toBe(0);
+    await alice.getByTestId("e2e-required").waitFor(WAIT);
+    await screenshot(alice, "04-group-needs-encryption");
+  });
+
+  it("creates a public channel that another wallet joins by id, and both exchange messages live", async () => {
+    await alice.getByRole("link", { name: "New channel" }).click();
+    await alice.getByLabel("Name").fill("town-square");
+    await alice.getByRole("button", { name: "Create channel" }).click();
+    await alice.getByRole("heading", { name: "town-square" }).waitFor(WAIT);
+    channelId = (await alice.getByTestId("room-id").textContent())!.trim();
+    expect(channelId).toMatch(/^0x[0-9a-f]{64}$/);
+
+    // Bob joins by id, then goes back to his list.
+    await bob.getByRole("link", { name: "Join channel" }).click();
+    await bob.getByLabel("Channel id").fill(channelId);
+    await screenshot(bob, "05-join-channel-phone");
+    await bob.getByRole("button", { name: "Join" }).click();
+    await bob.getByRole("heading", { name: "town-square" }).waitFor(WAIT);
+    await alice.getByText(`${shortAddr(address(KEYS.bob))} joined`).waitFor(WAIT);
+    await bob.getByRole("link", { name: "Back to rooms" }).first().click();
+    const bobRoom = bob.getByRole("link", { name: /town-square/ });
     await bobRoom.waitFor(WAIT);
 
-    const composer = alice.getByRole("textbox", { name: "Message Project X" });
+    const composer = alice.getByRole("textbox", { name: "Message town-square" });
     await composer.fill("hello from Alice");
     await composer.press("Enter");
     await expect.poll(() => composer.inputValue()).toBe("");
@@ -98,13 +130,13 @@ describe("dApp against a live node", () => {
     // Unread count on Bob's list, live over the WebSocket.
     await bob.getByTestId("unread").filter({ hasText: "1" }).waitFor(WAIT);
     expect(await bob.getByTestId("unread").getAttribute("aria-label")).toBe("1 unread");
-    await screenshot(bob, "04-room-list-unread-phone");
+    await screenshot(bob, "06-room-list-unread-phone");
 
     await bobRoom.click();
     await bob.getByText("hello from Alice").waitFor(WAIT);
     // On a phone the room replaces the list.
     expect(await bob.getByRole("navigation", { name: "Rooms" }).isVisible()).toBe(false);
-    const bobComposer = bob.getByRole("textbox", { name: "Message Project X" });
+    const bobComposer = bob.getByRole("textbox", { name: "Message town-square" });
     await bobComposer.fill("hi Alice, Bob here");
     await bobComposer.press("Enter");
 
@@ -121,8 +153,8 @@ describe("dApp against a live node", () => {
     // Every message checked out against its signed envelope.
     expect(await alice.locator(".unverified").count()).toBe(0);
     expect(await bob.locator(".unverified").count()).toBe(0);
-    await screenshot(alice, "05-group-chat");
-    await screenshot(bob, "06-group-chat-phone");
+    await screenshot(alice, "07-channel-chat");
+    await screenshot(bob, "08-channel-chat-phone");
 
     // Shift+Enter makes a new line instead of sending.
     await bobComposer.fill("line one");
@@ -134,30 +166,23 @@ describe("dApp against a live node", () => {
 
     // Back to the list on the phone; the room is read.
     await bob.getByRole("link", { name: "Back to rooms" }).first().click();
-    await bob.getByRole("link", { name: /Project X/ }).waitFor(WAIT);
+    await bob.getByRole("link", { name: /town-square/ }).waitFor(WAIT);
     expect(await bob.getByTestId("unread").count()).toBe(0);
   });
 
   it("keeps the session and device keys across a reload, without asking the wallet again", async () => {
     await alice.reload();
     await alice.getByTestId("me").waitFor(WAIT);
-    await alice.getByRole("heading", { name: "Project X" }).waitFor(WAIT);
+    await alice.getByRole("heading", { name: "town-square" }).waitFor(WAIT);
     await alice.getByText("see you at 5").waitFor(WAIT);
-    const composer = alice.getByRole("textbox", { name: "Message Project X" });
+    const composer = alice.getByRole("textbox", { name: "Message town-square" });
     await composer.fill("after a reload");
     await composer.press("Enter");
     await alice.locator('li.msg[data-status="sent"]', { hasText: "after a reload" }).waitFor(WAIT);
     expect(aliceWallet.signed).toHaveLength(1);
   });
 
-  it("creates a public channel that another wallet joins by id, with history to scroll back through", async () => {
-    await alice.getByRole("link", { name: "New channel" }).click();
-    await alice.getByLabel("Name").fill("town-square");
-    await alice.getByRole("button", { name: "Create channel" }).click();
-    await alice.getByRole("heading", { name: "town-square" }).waitFor(WAIT);
-    const channelId = (await alice.getByTestId("room-id").textContent())!.trim();
-    expect(channelId).toMatch(/^0x[0-9a-f]{64}$/);
-
+  it("pages back through a long history when scrolling up", async () => {
     // A third user, scripted over HTTP, fills the channel with more than two pages of history.
     const carol = new ScriptedUser(node.listenUrl, KEYS.carol);
     await carol.signIn();
@@ -166,16 +191,12 @@ describe("dApp against a live node", () => {
     await carol.postAll(channelId, lamport + 1, texts);
     await alice.getByText("history 120").waitFor(WAIT);
 
-    // Bob joins by id.
-    await bob.getByRole("link", { name: "Join channel" }).click();
-    await bob.getByLabel("Channel id").fill(channelId);
-    await screenshot(bob, "07-join-channel-phone");
-    await bob.getByRole("button", { name: "Join" }).click();
-    await bob.getByRole("heading", { name: "town-square" }).waitFor(WAIT);
+    // Bob opens the channel afresh (a reload drops what was loaded).
+    await bob.reload();
+    await bob.getByRole("link", { name: /town-square/ }).click();
     await bob.getByText("history 120").waitFor(WAIT);
     expect(await bob.getByText("history 001").count()).toBe(0);
 
-    // Scrolling up pages back to the start of the room.
     const log = bob.getByRole("log");
     for (let i = 0; i < 20 && (await bob.getByText("Start of the room").count()) === 0; i++) {
       await log.evaluate((el) => el.scrollTo({ top: 0 }));
@@ -183,23 +204,14 @@ describe("dApp against a live node", () => {
     }
     await bob.getByText("Start of the room").waitFor(WAIT);
     await bob.getByText("history 001").waitFor(WAIT);
-    const shown = await bob.locator("li.msg", { hasText: /^.*history \d{3}$/ }).count();
-    expect(shown).toBe(120);
+    expect(await bob.locator("li.msg", { hasText: /history \d{3}$/ }).count()).toBe(120);
+    await bob.getByText("hello from Alice").waitFor(WAIT);
     expect(await bob.locator(".unverified").count()).toBe(0);
-    await screenshot(bob, "08-channel-history-phone");
-
-    // Bob posts; Alice (the owner) sees it live.
-    const bobComposer = bob.getByRole("textbox", { name: "Message town-square" });
-    await bobComposer.fill("Bob joined the square");
-    await bobComposer.press("Enter");
-    await alice.getByText("Bob joined the square").waitFor(WAIT);
-    await alice.getByText(`${shortAddr(address(KEYS.bob))} joined`).waitFor(WAIT);
-    await screenshot(alice, "09-channel");
+    await screenshot(bob, "09-channel-history-phone");
   });
 
   it("shows a send failure with a retry that delivers the same message", async () => {
-    await alice.getByRole("link", { name: /Project X/ }).click();
-    const composer = alice.getByRole("textbox", { name: "Message Project X" });
+    const composer = alice.getByRole("textbox", { name: "Message town-square" });
     // The node refuses nothing here: cut the network for this one request.
     await alice.route("**/v1/rooms/*/messages", (route) => (route.request().method() === "POST" ? route.abort("connectionrefused") : route.continue()), { times: 1 });
     await composer.fill("this one retries");
@@ -210,8 +222,6 @@ describe("dApp against a live node", () => {
     await screenshot(alice, "10-send-failed");
     await failed.getByRole("button", { name: "Retry" }).click();
     await alice.locator('li.msg[data-status="sent"]', { hasText: "this one retries" }).waitFor(WAIT);
-    await bob.getByRole("link", { name: "Back to rooms" }).first().click();
-    await bob.getByRole("link", { name: /Project X/ }).click();
     await bob.getByText("this one retries").waitFor(WAIT);
     expect(await bob.getByText("this one retries").count()).toBe(1);
   });

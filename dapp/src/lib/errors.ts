@@ -29,6 +29,8 @@ const API_TEXT: Record<string, string> = {
   siwe_signature_invalid: "The wallet's signature does not match the account.",
   invalid_name: "The name must have 1 to 100 characters and no control characters.",
   too_many_members: "A group can start with at most 256 members.",
+  not_encrypted:
+    "This room is end-to-end encrypted: the node takes only sealed messages here, and this version of the dApp cannot encrypt yet.",
   payload_too_large: "The message is too large.",
   envelope_too_large: "The message is too large.",
 };

@@ -1,7 +1,7 @@
 // The signed-in app's state: rooms, their timelines, unread counts and the live connection.
 // Lives outside React; components subscribe to changes (useSyncExternalStore).
 
-import type { NodeClient } from "../api/client";
+import { ApiError, type NodeClient } from "../api/client";
 import { LiveConnection, type LiveStatus } from "../api/live";
 import type { Message, Room } from "../api/types";
 import { describeError } from "../lib/errors";
@@ -35,6 +35,8 @@ export function sortKey(m: { lamport: number; timestamp_ms: number; id: string }
 }
 
 interface Timeline {
+  /** The node refused a plain message here (`not_encrypted`): the room needs end-to-end encryption. */
+  encryptionRequired: boolean;
   byId: Map<string, ChatMessage>;
   sorted: ChatMessage[];
   hasMoreBefore: boolean;
@@ -48,6 +50,7 @@ interface Timeline {
 
 function emptyTimeline(): Timeline {
   return {
+    encryptionRequired: false,
     byId: new Map(),
     sorted: [],
     hasMoreBefore: false,
@@ -218,9 +221,11 @@ export class ChatStore {
     loadingOlder: boolean;
     loadedNewest: boolean;
     loadError?: string;
+    encryptionRequired: boolean;
   } {
     const t = this.timeline(room);
     return {
+      encryptionRequired: t.encryptionRequired,
       messages: t.sorted,
       hasMoreBefore: t.hasMoreBefore,
       loadingOlder: t.loadingOlder,
@@ -344,6 +349,7 @@ export class ChatStore {
     } catch (err) {
       const m = t.byId.get(id);
       const p = describeError(err);
+      if (err instanceof ApiError && err.code === "not_encrypted") t.encryptionRequired = true;
       if (m && m.status !== "sent") t.byId.set(id, { ...m, status: "failed", error: p.kind === "unreachable" ? "Not sent: node unreachable" : `Not sent: ${p.detail}` });
     }
     t.sorted = [...t.byId.values()].sort((a, b) => (sortKey(a) < sortKey(b) ? -1 : 1));

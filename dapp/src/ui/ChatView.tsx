@@ -113,15 +113,22 @@ export function ChatView({ store, roomId, session }: { store: ChatStore; roomId:
           </li>
         )}
         {view.messages.map((m) => (
-          <MessageRow key={m.id} m={m} self={session.address} onRetry={() => store.retry(roomId, m.id)} />
+          <MessageRow key={m.id} m={m} self={session.address} onRetry={view.encryptionRequired ? undefined : () => store.retry(roomId, m.id)} />
         ))}
       </ol>
-      <Composer onSend={(text) => store.send(roomId, text)} roomName={room.name} />
+      {view.encryptionRequired ? (
+        <p className="e2e-notice" role="note" data-testid="e2e-required">
+          Messages in this {room.kind === "channel" ? "room" : room.kind === "direct" ? "conversation" : "group"} must be end-to-end
+          encrypted. This version of the dApp cannot encrypt yet, so it cannot send here.
+        </p>
+      ) : (
+        <Composer onSend={(text) => store.send(roomId, text)} roomName={room.name} />
+      )}
     </section>
   );
 }
 
-function MessageRow({ m, self, onRetry }: { m: ChatMessage; self: string; onRetry(): void }) {
+function MessageRow({ m, self, onRetry }: { m: ChatMessage; self: string; onRetry?: () => void }) {
   const mine = m.sender.toLowerCase() === self.toLowerCase();
   const who = mine ? "You" : shortAddress(m.sender);
   if (m.kind === "create_room" || m.kind === "join") {
@@ -154,9 +161,11 @@ function MessageRow({ m, self, onRetry }: { m: ChatMessage; self: string; onRetr
       {m.status === "failed" && (
         <div className="failed" role="alert">
           <span>{m.error ?? "Not sent"}</span>{" "}
-          <button type="button" className="small" onClick={onRetry}>
-            Retry
-          </button>
+          {onRetry && (
+            <button type="button" className="small" onClick={onRetry}>
+              Retry
+            </button>
+          )}
         </div>
       )}
     </li>
