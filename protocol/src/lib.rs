@@ -6,6 +6,7 @@ pub mod delegation;
 pub mod e2e;
 pub mod envelope;
 pub mod ids;
+pub mod media;
 pub mod merkle;
 pub mod room;
 pub mod siwe;
