@@ -9,7 +9,7 @@ use std::{
 
 use dchat_protocol::{
     Address, B256, Body, Envelope, Kind, RoomId,
-    control::{Invite, Policy, Remove, Role, SetPolicy, SetRole, Wrap},
+    control::{Gate, Invite, Policy, Remove, Role, SetPolicy, SetRole, Wrap},
     delegation::{BOX_PREFIX, SIGN_PREFIX},
     e2e::{self, BoxSecret, Sealed},
     envelope::{EnvelopeJson, VERSION},
@@ -400,8 +400,9 @@ impl Client {
         sender: &PrivateKeySigner,
         device: &SigningKey,
         policy: Policy,
+        gate: Option<Gate>,
     ) -> Result<ControlReply, ClientError> {
-        let p = SetPolicy { policy: policy as i32 };
+        let p = SetPolicy { policy: policy as i32, gate };
         self.control(room, sender, device, Kind::SetPolicy, p.encode_to_vec()).await
     }
 

@@ -105,7 +105,12 @@ pub async fn ingest_verified(
             match origin {
                 // Refuse a client's operation that would be void at its place in the room's
                 // order, so the caller learns why and nothing is stored.
-                Origin::Client => state.store.check_control(&v.room, &control).await?.map_err(void_error)?,
+                Origin::Client => {
+                    state.store.check_control(&v.room, &control).await?.map_err(void_error)?;
+                    if matches!(control.op, Op::Join) {
+                        crate::gates::admit(state, &room, &v.sender, None).await?;
+                    }
+                }
                 // A peer's may be void here and now yet stand in the room's order (it is kept and
                 // the replay decides); strangers' operations other than joins are not kept.
                 Origin::Peer => {
@@ -128,6 +133,9 @@ pub async fn ingest_verified(
             && state.store.departure(&v.room, &v.sender).await?.is_some_and(|left| position < left);
         if !member && !was_member {
             return Err(ApiError::forbidden("not_a_member", "join or be invited to this room before posting"));
+        }
+        if origin == Origin::Client {
+            crate::gates::admit_id(state, &v.room, &v.sender).await?;
         }
         limits.envelope.check_lamport(v.body.lamport, room.max_lamport)?;
         if room.kind.is_private() && dchat_protocol::e2e::is_sealed_kind(v.kind) {
@@ -320,6 +328,7 @@ pub fn is_misbehaviour(err: &ApiError) -> bool {
             | "delegation_unverifiable"
             | "chain_unavailable"
             | "unknown_epoch"
+            | "gate_not_met"
             | "delegation_too_long"
             | "siwe_expired"
             | "siwe_not_yet_valid"

@@ -6,6 +6,7 @@ pub mod chain;
 pub mod client;
 pub mod config;
 pub mod deploy;
+pub mod gates;
 pub mod hub;
 pub mod ingest;
 pub mod p2p;

@@ -71,6 +71,10 @@ pub enum Policy {
     InviteOnly = 1,
     /// Anyone may join.
     Open = 2,
+    /// Anyone holding enough of a token may join (see [`Gate`]).
+    TokenGated = 3,
+    /// Anyone with a live subscription to the room in the `Payments` contract may join.
+    Paid = 4,
 }
 
 impl Policy {
@@ -80,7 +84,19 @@ impl Policy {
             Self::Unspecified => "unspecified",
             Self::InviteOnly => "invite_only",
             Self::Open => "open",
+            Self::TokenGated => "token_gated",
+            Self::Paid => "paid",
         }
+    }
+
+    /// Whether joining needs a check on chain.
+    pub fn is_gated(self) -> bool {
+        matches!(self, Self::TokenGated | Self::Paid)
+    }
+
+    /// Whether anyone may try to join without an invite.
+    pub fn admits_joins(self) -> bool {
+        !matches!(self, Self::InviteOnly | Self::Unspecified)
     }
 
     /// Parses [`Policy::as_str`].
@@ -88,6 +104,8 @@ impl Policy {
         match s {
             "invite_only" => Some(Self::InviteOnly),
             "open" => Some(Self::Open),
+            "token_gated" => Some(Self::TokenGated),
+            "paid" => Some(Self::Paid),
             _ => None,
         }
     }
@@ -126,6 +144,69 @@ pub struct SetPolicy {
     /// [`Policy`].
     #[prost(enumeration = "Policy", tag = "1")]
     pub policy: i32,
+    /// What joining needs, for `TokenGated` and `Paid` (absent otherwise).
+    #[prost(message, optional, tag = "2")]
+    pub gate: Option<Gate>,
+}
+
+/// Kinds of gate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, prost::Enumeration)]
+#[repr(i32)]
+pub enum GateKind {
+    /// Not set: refused.
+    Unspecified = 0,
+    /// `balanceOf(member) >= min_balance` of an ERC-20 token.
+    Erc20 = 1,
+    /// `balanceOf(member) >= min_balance` of an ERC-721 collection.
+    Erc721 = 2,
+    /// `balanceOf(member, token_id) >= min_balance` of an ERC-1155 token.
+    Erc1155 = 3,
+    /// A live subscription to this room in the `Payments` contract at `contract`
+    /// (`subscriptionExpiry(room, member) > now`), whose on-chain room owner is the room's owner.
+    Subscription = 4,
+}
+
+/// What a gated room asks of a joining member, checked on chain by the node the member joins
+/// through, and again whenever that check expires.
+#[derive(Clone, PartialEq, Eq, Hash, prost::Message)]
+pub struct Gate {
+    /// [`GateKind`].
+    #[prost(enumeration = "GateKind", tag = "1")]
+    pub kind: i32,
+    /// Chain id the contract lives on.
+    #[prost(uint64, tag = "2")]
+    pub chain_id: u64,
+    /// Token or `Payments` contract, 20 bytes.
+    #[prost(bytes = "vec", tag = "3")]
+    pub contract: Vec<u8>,
+    /// ERC-1155 token id, 32 bytes big-endian (empty otherwise).
+    #[prost(bytes = "vec", tag = "4")]
+    pub token_id: Vec<u8>,
+    /// Least balance, 32 bytes big-endian (empty means 1).
+    #[prost(bytes = "vec", tag = "5")]
+    pub min_balance: Vec<u8>,
+}
+
+impl Gate {
+    /// Checks the fields' shapes against the policy they come with.
+    pub fn check(&self, policy: Policy) -> Result<(), RoomError> {
+        let kind = GateKind::try_from(self.kind).unwrap_or(GateKind::Unspecified);
+        let fits = match policy {
+            Policy::TokenGated => matches!(kind, GateKind::Erc20 | GateKind::Erc721 | GateKind::Erc1155),
+            Policy::Paid => kind == GateKind::Subscription,
+            _ => false,
+        };
+        if !fits {
+            return Err(malformed("the gate's kind does not fit the policy"));
+        }
+        if self.contract.len() != 20 || self.chain_id == 0 {
+            return Err(malformed("a gate names a chain id and a 20-byte contract"));
+        }
+        if (kind == GateKind::Erc1155) != (self.token_id.len() == 32) || self.min_balance.len() > 32 {
+            return Err(malformed("an ERC-1155 gate has a 32-byte token id; balances fit 32 bytes"));
+        }
+        Ok(())
+    }
 }
 
 /// Payload of `KIND_ROTATE_KEY`: a new epoch key, wrapped for each member device. The epoch's id
@@ -169,8 +250,8 @@ pub enum Op {
     Remove(Address),
     /// Changes a member's role.
     SetRole(Address, Role),
-    /// Changes the join policy.
-    SetPolicy(Policy),
+    /// Changes the join policy (with its gate when token-gated or paid).
+    SetPolicy(Policy, Option<Gate>),
     /// Starts a new key epoch.
     RotateKey(Vec<Wrap>),
 }
@@ -221,10 +302,16 @@ impl Control {
             }
             Kind::SetPolicy => {
                 let p = SetPolicy::decode(payload).map_err(|e| malformed(&e.to_string()))?;
-                match Policy::try_from(p.policy) {
-                    Ok(pol) if pol != Policy::Unspecified => Op::SetPolicy(pol),
+                let policy = match Policy::try_from(p.policy) {
+                    Ok(pol) if pol != Policy::Unspecified => pol,
                     _ => return Err(malformed("unknown policy")),
+                };
+                match (&p.gate, policy.is_gated()) {
+                    (Some(g), true) => g.check(policy)?,
+                    (None, false) => {}
+                    _ => return Err(malformed("token-gated and paid policies, and only they, carry a gate")),
                 }
+                Op::SetPolicy(policy, p.gate)
             }
             Kind::RotateKey => {
                 let p = RotateKey::decode(payload).map_err(|e| malformed(&e.to_string()))?;
@@ -315,6 +402,8 @@ pub struct RoomState {
     pub former: BTreeMap<Address, (u64, B256)>,
     /// Join policy.
     pub policy: Option<Policy>,
+    /// The gate of a token-gated or paid room.
+    pub gate: Option<Gate>,
     /// Key epochs (ids of effective `RotateKey` envelopes), oldest first.
     pub epochs: Vec<B256>,
     /// Position of the last departure (leave or removal): an epoch older than this is known to
@@ -406,7 +495,8 @@ impl RoomState {
                 if author.is_some() {
                     return Err(Void::AlreadyMember);
                 }
-                if direct || self.policy != Some(Policy::Open) {
+                // A gated room's gate is checked on chain by the node the member joins through.
+                if direct || !self.policy.is_some_and(Policy::admits_joins) {
                     return Err(Void::InviteRequired);
                 }
                 self.add(c.author, Role::Member);
@@ -467,7 +557,7 @@ impl RoomState {
                 }
                 self.members.insert(*target, *new_role);
             }
-            Op::SetPolicy(policy) => {
+            Op::SetPolicy(policy, gate) => {
                 if direct {
                     return Err(Void::DirectRoom);
                 }
@@ -476,6 +566,7 @@ impl RoomState {
                     return Err(Void::Forbidden);
                 }
                 self.policy = Some(*policy);
+                self.gate = gate.clone();
             }
             Op::RotateKey(_) => {
                 if !kind.is_private() {
@@ -543,7 +634,7 @@ mod tests {
         assert!(!s.could_post_at(&member, (5, B256::ZERO)));
         assert!(s.could_post_at(&member, (3, B256::ZERO)));
         assert_eq!(s.last_departure, Some((4, control(8, 4, admin, Op::Join).id)));
-        s.apply(&control(9, 5, owner, Op::SetPolicy(Policy::Open))).expect("policy");
+        s.apply(&control(9, 5, owner, Op::SetPolicy(Policy::Open, None))).expect("policy");
         s.apply(&control(10, 6, stranger, Op::Join)).expect("open join");
         s.apply(&control(11, 7, owner, Op::SetRole(stranger, Role::Owner))).expect("hand over");
         assert_eq!((s.owner(), s.role(&owner)), (Some(stranger), Some(Role::Admin)));
@@ -580,7 +671,7 @@ mod tests {
             Pick::Leave => Op::Leave,
             Pick::Remove(a) => Op::Remove(addr(*a)),
             Pick::SetRole(a, r) => Op::SetRole(addr(*a), Role::try_from(i32::from(*r)).unwrap_or(Role::Member)),
-            Pick::Policy(open) => Op::SetPolicy(if *open { Policy::Open } else { Policy::InviteOnly }),
+            Pick::Policy(open) => Op::SetPolicy(if *open { Policy::Open } else { Policy::InviteOnly }, None),
             Pick::Rotate => Op::RotateKey(Vec::new()),
         }
     }
@@ -650,7 +741,7 @@ mod tests {
                         prop_assert!(before.role(t) != Some(Role::Owner));
                     }
                     Op::SetRole(t, _) => prop_assert!(author == Some(Role::Owner) && *t != c.author),
-                    Op::Invite(_) | Op::SetPolicy(_) => prop_assert!(author >= Some(Role::Admin)),
+                    Op::Invite(_) | Op::SetPolicy(..) => prop_assert!(author >= Some(Role::Admin)),
                     Op::Join => prop_assert!(author.is_none() && before.policy == Some(Policy::Open)),
                     Op::Leave | Op::RotateKey(_) => prop_assert!(author.is_some()),
                     Op::Create(_) => prop_assert!(before.created.is_none(), "a second create took effect"),

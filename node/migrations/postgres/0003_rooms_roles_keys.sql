@@ -3,7 +3,9 @@
 ALTER TABLE rooms DROP CONSTRAINT rooms_kind_check;
 ALTER TABLE rooms ADD CONSTRAINT rooms_kind_check CHECK (kind IN ('group', 'channel', 'direct'));
 ALTER TABLE rooms ADD COLUMN policy TEXT NOT NULL DEFAULT 'invite_only'
-    CHECK (policy IN ('invite_only', 'open'));
+    CHECK (policy IN ('invite_only', 'open', 'token_gated', 'paid'));
+-- The gate of a token-gated or paid room (protobuf dchat.v1 Gate).
+ALTER TABLE rooms ADD COLUMN gate BYTEA;
 UPDATE rooms SET policy = 'open' WHERE kind = 'channel';
 
 -- Members who left or were removed, and the position (lamport, id) of that operation: their
@@ -32,6 +34,16 @@ CREATE TABLE epoch_keys (
     PRIMARY KEY (epoch, box_key)
 );
 CREATE INDEX epoch_keys_box ON epoch_keys (box_key);
+
+-- Members of gated rooms whose gate this node checked on chain, and until when that holds
+-- (a subscription's expiry, or the next re-check of a token balance).
+CREATE TABLE gate_passes (
+    room        BYTEA NOT NULL REFERENCES rooms (id),
+    address     BYTEA NOT NULL,
+    valid_until BIGINT NOT NULL,
+    checked_at  BIGINT NOT NULL,
+    PRIMARY KEY (room, address)
+);
 
 -- Small node-level facts (e.g. the default channel this node created).
 CREATE TABLE node_meta (

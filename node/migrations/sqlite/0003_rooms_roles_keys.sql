@@ -16,7 +16,10 @@ CREATE TABLE rooms_next (
     max_lamport INTEGER NOT NULL DEFAULT 0,
     msg_count   INTEGER NOT NULL DEFAULT 0,
     fingerprint BLOB NOT NULL DEFAULT (zeroblob(32)),
-    policy      TEXT NOT NULL DEFAULT 'invite_only' CHECK (policy IN ('invite_only', 'open'))
+    policy      TEXT NOT NULL DEFAULT 'invite_only'
+                CHECK (policy IN ('invite_only', 'open', 'token_gated', 'paid')),
+    -- The gate of a token-gated or paid room (protobuf dchat.v1 Gate).
+    gate        BLOB
 );
 INSERT INTO rooms_next (id, kind, name, owner, created_at, max_lamport, msg_count, fingerprint, policy)
     SELECT id, kind, name, owner, created_at, max_lamport, msg_count, fingerprint,
@@ -51,6 +54,16 @@ CREATE TABLE epoch_keys (
     PRIMARY KEY (epoch, box_key)
 );
 CREATE INDEX epoch_keys_box ON epoch_keys (box_key);
+
+-- Members of gated rooms whose gate this node checked on chain, and until when that holds
+-- (a subscription's expiry, or the next re-check of a token balance).
+CREATE TABLE gate_passes (
+    room        BLOB NOT NULL REFERENCES rooms (id),
+    address     BLOB NOT NULL,
+    valid_until INTEGER NOT NULL,
+    checked_at  INTEGER NOT NULL,
+    PRIMARY KEY (room, address)
+);
 
 -- Small node-level facts (e.g. the default channel this node created).
 CREATE TABLE node_meta (

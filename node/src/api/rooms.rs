@@ -113,9 +113,10 @@ pub async fn get(
     let id = room_id(&id)?;
     match readable(&state, &id, caller.as_ref()).await {
         Ok((room, role)) => Ok(Json(view(&room, role))),
-        // Anyone may look at an open room before joining it (its messages stay members-only).
+        // Anyone signed in may look at a room open to joins (open, token-gated, paid) before
+        // joining it; its messages stay members-only.
         Err(e) => match state.store.room(&id).await? {
-            Some(room) if room.policy == "open" && caller.is_some() => Ok(Json(view(&room, None))),
+            Some(room) if room.policy != "invite_only" && caller.is_some() => Ok(Json(view(&room, None))),
             _ => Err(e),
         },
     }
@@ -361,6 +362,9 @@ pub(crate) async fn readable(
         Some(c) => state.store.role(id, &c.address).await?,
         None => None,
     };
+    if let (Some(c), Some(r)) = (caller, &role) {
+        crate::gates::admit(state, &room, &c.address, Some(r)).await?;
+    }
     match (room.kind, &role, caller) {
         (RoomKind::Channel, _, _) | (_, Some(_), _) => Ok((room, role)),
         (_, None, None) => Err(ApiError::unauthorized("unauthorized", "sign in to read this room")),

@@ -258,8 +258,10 @@ async fn run(args: Args) -> eyre::Result<()> {
                     println!("{address} is now {}", role.as_str());
                 }
                 RoomsCmd::Policy { room, policy } => {
-                    let p = Policy::parse(&policy).ok_or_else(|| eyre!("policy must be invite_only or open"))?;
-                    client.set_policy(&parse_room(&room)?, &w, &d, p).await?;
+                    let p = Policy::parse(&policy)
+                        .filter(|p| !p.is_gated())
+                        .ok_or_else(|| eyre!("policy must be invite_only or open (gated rooms: dchat rooms gate)"))?;
+                    client.set_policy(&parse_room(&room)?, &w, &d, p, None).await?;
                     println!("policy is now {}", p.as_str());
                 }
                 RoomsCmd::Leave { room } => {

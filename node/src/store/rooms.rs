@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use dchat_protocol::{
     Address, B256, Body, Envelope, RoomId,
-    control::{Control, Op, RoomState, Void},
+    control::{Control, Gate, Op, RoomState, Void},
 };
 use prost::Message as _;
 use sqlx::{Any, Row};
@@ -108,9 +108,10 @@ pub(super) async fn replay(
     if let (Some(policy), Some(created)) = (state.policy, &state.created) {
         // Direct rooms have no owner; their row keeps the first creator in the room's order.
         let owner = state.owner().unwrap_or(created.owner);
-        sqlx::query("UPDATE rooms SET policy = $1, owner = $2 WHERE id = $3")
+        sqlx::query("UPDATE rooms SET policy = $1, owner = $2, gate = $3 WHERE id = $4")
             .bind(policy.as_str())
             .bind(addr_bytes(&owner))
+            .bind(state.gate.as_ref().map(prost::Message::encode_to_vec))
             .bind(id)
             .execute(&mut **tx)
             .await?;
@@ -292,6 +293,45 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         Ok(keys.into_iter().filter_map(|k| k.try_into().ok()).collect())
+    }
+
+    /// The gate of a token-gated or paid room.
+    pub async fn gate(&self, room: &RoomId) -> Result<Option<Gate>, sqlx::Error> {
+        let raw: Option<Option<Vec<u8>>> = sqlx::query_scalar("SELECT gate FROM rooms WHERE id = $1")
+            .bind(room.as_bytes().as_slice())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(raw.flatten().and_then(|b| Gate::decode(b.as_slice()).ok()))
+    }
+
+    /// Until when this node's last on-chain check of `address` against the room's gate holds.
+    pub async fn gate_pass(&self, room: &RoomId, address: &Address) -> Result<Option<i64>, sqlx::Error> {
+        sqlx::query_scalar("SELECT valid_until FROM gate_passes WHERE room = $1 AND address = $2")
+            .bind(room.as_bytes().as_slice())
+            .bind(addr_bytes(address))
+            .fetch_optional(&self.pool)
+            .await
+    }
+
+    /// Records a passed gate check.
+    pub async fn set_gate_pass(
+        &self,
+        room: &RoomId,
+        address: &Address,
+        valid_until: i64,
+        now: i64,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO gate_passes (room, address, valid_until, checked_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (room, address) DO UPDATE SET valid_until = excluded.valid_until, checked_at = excluded.checked_at",
+        )
+        .bind(room.as_bytes().as_slice())
+        .bind(addr_bytes(address))
+        .bind(valid_until)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     /// A node-level fact.

@@ -136,7 +136,11 @@ impl User {
     }
 
     pub(crate) async fn sign_in_url(url: &str) -> Self {
-        let wallet = PrivateKeySigner::random();
+        Self::sign_in_with(url, PrivateKeySigner::random()).await
+    }
+
+    /// Signs in with a given wallet (e.g. a funded anvil account).
+    pub(crate) async fn sign_in_with(url: &str, wallet: PrivateKeySigner) -> Self {
         let device = SigningKey::from_bytes(&rand::random());
         let box_secret = BoxSecret::random();
         let mut client = Client::new(url).with_box_secret(box_secret.clone());

@@ -9,6 +9,7 @@ mod deploy;
 mod durability;
 mod erc1271;
 mod forgery;
+mod gates;
 mod lying_peer;
 mod messages;
 mod network;

@@ -56,7 +56,7 @@ async fn roles_and_policies_are_enforced_by_the_api() {
     assert_eq!(code(&err), (403, "role_forbidden"));
     let err = b.client.set_role(&room, &b.wallet, &b.device, &b.addr(), Role::Admin).await.expect_err("self");
     assert_eq!(code(&err), (403, "role_forbidden"));
-    let err = b.client.set_policy(&room, &b.wallet, &b.device, Policy::Open).await.expect_err("policy");
+    let err = b.client.set_policy(&room, &b.wallet, &b.device, Policy::Open, None).await.expect_err("policy");
     assert_eq!(code(&err), (403, "role_forbidden"));
     // The owner promotes Bob; as admin he invites, and may not remove the owner.
     a.client.set_role(&room, &a.wallet, &a.device, &b.addr(), Role::Admin).await.expect("promote");
@@ -96,7 +96,7 @@ async fn roles_and_policies_are_enforced_by_the_api() {
 
     // Invite-only: a stranger cannot join until an admin opens the room.
     assert_eq!(code(&eve.join(&room).await.expect_err("join")), (403, "invite_required"));
-    b.client.set_policy(&room, &b.wallet, &b.device, Policy::Open).await.expect("admin opens");
+    b.client.set_policy(&room, &b.wallet, &b.device, Policy::Open, None).await.expect("admin opens");
     eve.join(&room).await.expect("open join");
     // Ownership handed over: the old owner becomes an admin and may then leave.
     a.client.set_role(&room, &a.wallet, &a.device, &dave.addr(), Role::Owner).await.expect("hand over");
