@@ -168,10 +168,28 @@ pub fn router(state: AppState) -> Router {
         .nest("/v1", v1.fallback(api_not_found));
     // The dApp is a single-page app: unknown paths outside the API get its index.html.
     let router = match &state.config.dapp_dir {
-        Some(dir) => router.fallback_service(
-            tower_http::services::ServeDir::new(dir)
-                .fallback(tower_http::services::ServeFile::new(dir.join("index.html"))),
-        ),
+        Some(dir) => {
+            let index = dir.join("index.html");
+            // A missing file (a stale /assets/... bundle) is a 404; any other path is a client-side
+            // route and gets the app.
+            let spa = tower::service_fn(move |req: Request| {
+                let index = index.clone();
+                async move {
+                    let path = req.uri().path();
+                    let is_file = path.rsplit('/').next().is_some_and(|last| last.contains('.'));
+                    if is_file || path.starts_with("/assets/") {
+                        return Ok::<_, std::convert::Infallible>(
+                            ApiError::not_found("not_found", "no such file").into_response(),
+                        );
+                    }
+                    match tower::ServiceExt::oneshot(tower_http::services::ServeFile::new(index), req).await {
+                        Ok(r) => Ok(r.into_response()),
+                        Err(e) => Ok(ApiError::internal(format!("serving the dApp: {e}")).into_response()),
+                    }
+                }
+            });
+            router.fallback_service(tower_http::services::ServeDir::new(dir).fallback(spa))
+        }
         None => router.fallback(api_not_found),
     };
     router

@@ -27,6 +27,9 @@ async fn serves_the_dapp_with_index_fallback_and_keeps_api_errors() {
     let deep = http.get(format!("{url}/rooms/0x12")).send().await.expect("get deep link");
     assert_eq!(deep.status(), 200);
     assert!(deep.text().await.expect("body").contains("<title>dchat</title>"));
+    // A missing file is a 404, not the app (a stale bundle must fail loudly).
+    let stale = http.get(format!("{url}/assets/old-1234.js")).send().await.expect("get stale");
+    assert_eq!(stale.status(), 404);
     // Unknown API paths stay JSON 404s.
     let api = http.get(format!("{url}/v1/nope")).send().await.expect("get api");
     assert_eq!(api.status(), 404);
