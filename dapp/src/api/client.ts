@@ -2,7 +2,18 @@
 
 import { encodeEnvelope, type Envelope } from "../protocol/envelope";
 import type { NonceReply } from "../protocol/siwe";
-import type { ErrorBody, MessagePage, PostReply, Room, SignInReply } from "./types";
+import { Kind } from "../protocol/envelope";
+import type { ChannelEntry, ControlReply, ErrorBody, MembersReply, MessagePage, PostReply, Room, SignInReply, WrappedKeyJson } from "./types";
+
+/** The endpoint of each control kind: `POST /v1/rooms/{id}/{path}`. */
+const CONTROL_PATH: Record<number, string> = {
+  [Kind.Invite]: "invites",
+  [Kind.Leave]: "leave",
+  [Kind.Remove]: "removals",
+  [Kind.SetRole]: "roles",
+  [Kind.SetPolicy]: "policy",
+  [Kind.RotateKey]: "keys",
+};
 
 /** A reply with an error status: `code` is the node's stable snake_case code. */
 export class ApiError extends Error {
@@ -66,6 +77,30 @@ export class NodeClient {
   /** Joins a channel with a signed `Join` envelope. */
   join(room: string, env: Envelope): Promise<Room> {
     return this.request("POST", `/v1/rooms/${room}/join`, { envelope: env });
+  }
+
+  /** Posts one signed control envelope to the endpoint of its kind. */
+  control(room: string, kind: number, env: Envelope): Promise<ControlReply> {
+    const path = CONTROL_PATH[kind];
+    if (!path) throw new Error(`kind ${kind} is not a control kind`);
+    return this.request("POST", `/v1/rooms/${room}/${path}`, { envelope: env });
+  }
+
+  /** Members, roles, their devices' box keys and the current key epoch. */
+  members(room: string): Promise<MembersReply> {
+    return this.request("GET", `/v1/rooms/${room}/members`);
+  }
+
+  /** The room's epoch keys wrapped for the device with X25519 key `boxKey`. */
+  async keys(room: string, boxKey: string): Promise<WrappedKeyJson[]> {
+    const r = await this.request<{ keys: WrappedKeyJson[] }>("GET", `/v1/rooms/${room}/keys?box_key=${boxKey}`);
+    return r.keys;
+  }
+
+  /** The public channel directory. */
+  async channels(): Promise<ChannelEntry[]> {
+    const r = await this.request<{ channels: ChannelEntry[] }>("GET", "/v1/channels");
+    return r.channels;
   }
 
   /** Posts a signed message envelope. */

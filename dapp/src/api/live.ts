@@ -13,6 +13,8 @@ export interface LiveHandlers {
   /** Rooms the node accepted in a `subscribed` frame: history from now on is complete. */
   onSubscribed(rooms: string[]): void;
   onStatus(s: LiveStatus): void;
+  /** Rooms the node stopped streaming without being asked (this wallet was removed). */
+  onUnsubscribed?(rooms: string[]): void;
   /** An `error` frame (for example `not_a_member` for one room). */
   onFrameError?(code: string, message: string, room?: string): void;
   /** Close code 4001, or the upgrade refused for the token: sign in again. */
@@ -71,6 +73,11 @@ export class LiveConnection {
     this.send({ type: "unsubscribe", rooms: ids });
   }
 
+  /** Stops following rooms the node already dropped (no frame sent). */
+  forget(rooms: string[]): void {
+    for (const r of rooms) this.rooms.delete(r.toLowerCase());
+  }
+
   private send(frame: unknown): void {
     if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(frame));
   }
@@ -107,6 +114,13 @@ export class LiveConnection {
         case "subscribed":
           this.h.onSubscribed(frame.rooms.map((r) => r.toLowerCase()));
           break;
+        case "unsubscribed": {
+          // An answer to our own unsubscribe needs nothing; any other means the node dropped us.
+          const dropped = frame.rooms.map((r) => r.toLowerCase()).filter((r) => this.rooms.has(r));
+          for (const r of dropped) this.rooms.delete(r);
+          if (dropped.length > 0) this.h.onUnsubscribed?.(dropped);
+          break;
+        }
         case "error":
           if (frame.room) this.rooms.delete(frame.room.toLowerCase());
           this.h.onFrameError?.(frame.error, frame.message, frame.room);

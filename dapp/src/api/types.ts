@@ -15,6 +15,48 @@ export interface Room {
   created_at: number;
   /** The caller's role, or null for a non-member reading a channel. */
   role: Role | null;
+  /** Join policy: `invite_only`, `open`, `token_gated` or `paid`. */
+  policy?: string;
+  /** Lamport clock for the next message (one past the newest stored). */
+  next_lamport?: number;
+}
+
+/** A member in `GET /v1/rooms/{id}/members`. */
+export interface Member {
+  address: string;
+  role: Role;
+  /** X25519 keys of the member's live devices. */
+  box_keys: Hex[];
+}
+
+export interface MembersReply {
+  room: Room;
+  members: Member[];
+  /** Current key epoch (private rooms). */
+  epoch: { id: Hex; lamport: number; box_keys: Hex[] } | null;
+  /** Whether a sender should start a new epoch first. */
+  rotate: boolean;
+}
+
+/** One epoch key wrapped for this device (`GET /v1/rooms/{id}/keys`). */
+export interface WrappedKeyJson {
+  epoch: Hex;
+  /** Who rotated (the HPKE aad). */
+  sender: string;
+  lamport: number;
+  enc: Hex;
+  ciphertext: Hex;
+}
+
+/** A public channel in `GET /v1/channels`. */
+export interface ChannelEntry extends Room {
+  members: number;
+  default: boolean;
+}
+
+export interface ControlReply {
+  id: Hex;
+  room: Room;
 }
 
 export type MessageKindName =
@@ -27,7 +69,13 @@ export type MessageKindName =
   | "typing"
   | "presence"
   | "create_room"
-  | "join";
+  | "join"
+  | "invite"
+  | "leave"
+  | "remove"
+  | "set_role"
+  | "rotate_key"
+  | "set_policy";
 
 /** The message object of history pages and live frames. */
 export interface Message {
@@ -40,6 +88,8 @@ export interface Message {
   kind: MessageKindName | string;
   text?: string;
   payload_len: number;
+  /** A sealed (end-to-end encrypted) payload; `text` is then absent. */
+  encrypted?: boolean;
   envelope: EnvelopeJson;
 }
 

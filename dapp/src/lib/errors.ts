@@ -15,7 +15,16 @@ const API_TEXT: Record<string, string> = {
   rate_limited: "Too many requests. Wait a moment and try again.",
   device_key_taken:
     "This browser's device key is already registered to another wallet on this node. Use another browser profile for this wallet.",
-  invite_required: "This is a private group: only the members its creator named can join.",
+  invite_required: "This room is invite-only: ask an admin to invite you.",
+  role_forbidden: "Your role in this room does not allow this.",
+  owner_stays: "The owner cannot leave or be removed: hand ownership to another member first.",
+  target_not_member: "That address is not a member of this room.",
+  already_member: "Already a member of this room.",
+  direct_room_fixed: "A direct conversation keeps its two members and has no roles.",
+  room_not_encrypted: "Public channels are not encrypted.",
+  invalid_direct_room: "That is not a valid direct conversation (it needs another wallet's address).",
+  invalid_box_key: "This device's encryption key is malformed. Sign out and in again.",
+  room_exists: "A room with this id already exists.",
   room_not_found: "There is no room with this id on this node.",
   not_a_member: "You are not a member of this room.",
   invalid_room_id: "That is not a room id (0x followed by 64 hex digits).",
@@ -29,8 +38,7 @@ const API_TEXT: Record<string, string> = {
   siwe_signature_invalid: "The wallet's signature does not match the account.",
   invalid_name: "The name must have 1 to 100 characters and no control characters.",
   too_many_members: "A group can start with at most 256 members.",
-  not_encrypted:
-    "This room is end-to-end encrypted: the node takes only sealed messages here, and this version of the dApp cannot encrypt yet.",
+  not_encrypted: "This room is end-to-end encrypted: the node takes only sealed messages here.",
   payload_too_large: "The message is too large.",
   envelope_too_large: "The message is too large.",
 };

@@ -2,6 +2,7 @@
 
 import { fromHex, randomBytes, toHex, utf8 } from "../lib/bytes";
 import { BODY_VERSION, Kind, signBody, type Envelope } from "./envelope";
+import { directRoomId } from "./control";
 import { encodeCreateRoom, roomId, RoomKind } from "./room";
 
 /** The signing identity: the wallet and its delegated device key. */
@@ -31,6 +32,26 @@ function base(signer: Signer, room: Uint8Array, lamport: number | bigint, kind: 
 /** A text message. `lamport` is one more than the newest lamport seen in the room. */
 export function composeText(signer: Signer, room: string, lamport: number, text: string, now = Date.now()): Envelope {
   return base(signer, fromHex(room, 32), lamport, Kind.Text, utf8(text), now);
+}
+
+/** A control envelope (invite, leave, remove, set role, set policy, rotate key) with its payload. */
+export function composeControl(signer: Signer, room: string, lamport: number, kind: number, payload: Uint8Array, now = Date.now()): Envelope {
+  return base(signer, fromHex(room, 32), lamport, kind, payload, now);
+}
+
+/** A sealed message: `payload` is the encoded `Sealed`. */
+export function composeSealed(signer: Signer, room: string, lamport: number, kind: number, payload: Uint8Array, now = Date.now()): Envelope {
+  return base(signer, fromHex(room, 32), lamport, kind, payload, now);
+}
+
+/**
+ * The `CreateRoom` of the direct room with `peer` (lamport 0, name "direct", empty salt, members
+ * = [peer]); either wallet may send it, and the node answers with the room when it exists.
+ */
+export function composeDirect(signer: Signer, peer: string, now = Date.now()): { envelope: Envelope; roomId: `0x${string}` } {
+  const id = directRoomId(signer.address, peer);
+  const payload = encodeCreateRoom({ name: "direct", kind: RoomKind.Direct, members: [fromHex(peer, 20)], salt: new Uint8Array() });
+  return { envelope: base(signer, id, 0, Kind.CreateRoom, payload, now), roomId: toHex(id) };
 }
 
 /** A `Join` for a channel (empty payload, as the reference client sends). */

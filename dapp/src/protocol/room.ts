@@ -5,7 +5,7 @@ import { concatBytes } from "../lib/bytes";
 import { getBytes, getRepeatedBytes, getUint, readFields, Writer } from "./wire";
 
 /** `enum RoomKind`. */
-export const RoomKind = { Unspecified: 0, Group: 1, Channel: 2 } as const;
+export const RoomKind = { Unspecified: 0, Group: 1, Channel: 2, Direct: 3 } as const;
 export type RoomKind = (typeof RoomKind)[keyof typeof RoomKind];
 
 /** Payload of a `KIND_CREATE_ROOM` envelope. */
@@ -21,7 +21,7 @@ export interface CreateRoom {
 export function encodeCreateRoom(c: CreateRoom): Uint8Array {
   const w = new Writer().string(1, c.name).uint(2, c.kind);
   for (const m of c.members) w.bytesAlways(3, m);
-  return w.bytes(4, c.salt).finish();
+  return w.bytes(4, c.salt).finish(); // a direct room's salt is empty, so left out
 }
 
 export function decodeCreateRoom(bytes: Uint8Array): CreateRoom {

@@ -3,17 +3,25 @@
 
 import { ApiError, type NodeClient } from "../api/client";
 import { LiveConnection, type LiveStatus } from "../api/live";
-import type { Message, Room } from "../api/types";
+import type { ChannelEntry, Member, MembersReply, Message, Room } from "../api/types";
 import { describeError } from "../lib/errors";
-import { toHex, type Hex } from "../lib/bytes";
-import { decodeBody, envelopeToJson, verifyMessage, type Envelope } from "../protocol/envelope";
-import { composeCreateRoom, composeJoin, composeText, type Signer } from "../protocol/compose";
+import { fromHex, toHex, type Hex } from "../lib/bytes";
+import { decodeBody, envelopeFromJson, envelopeToJson, Kind, verifyMessage, type Envelope } from "../protocol/envelope";
+import { composeControl, composeCreateRoom, composeDirect, composeJoin, composeSealed, composeText, type Signer } from "../protocol/compose";
+import { encodeInvite, encodeRemove, encodeRotateKey, encodeSetRole, type Role } from "../protocol/control";
 import type { Session } from "./session";
 
 export type SendStatus = "sent" | "pending" | "failed";
 
+/** Where a sealed message stands on this device. */
+export type SealedState = "opening" | "open" | "no_key" | "bad";
+
 export interface ChatMessage extends Message {
   status: SendStatus;
+  /** The opened text of a sealed message. */
+  plain?: string;
+  /** Sealed messages only. */
+  sealed?: SealedState;
   /** Why a send failed. */
   error?: string;
   /** False when the envelope does not prove what the node says (see verifyMessage). */
@@ -46,7 +54,18 @@ interface Timeline {
   maxLamport: number;
   /** Envelopes of this client's messages that are not confirmed yet, by id. */
   outbox: Map<string, { envelope: Envelope; text: string; createdAt: number }>;
+  /** Why the last encrypted send could not start (no epoch key, refused rotation). */
+  sendError?: string;
 }
+
+/** The epoch keys this device holds, by epoch id; learnt from `GET /keys` or made here. */
+type EpochKeys = Map<string, Uint8Array>;
+
+export function isPrivate(room: Pick<Room, "kind">): boolean {
+  return room.kind === "group" || room.kind === "direct";
+}
+
+const e2e = () => import("../crypto/e2e");
 
 function emptyTimeline(): Timeline {
   return {
@@ -77,6 +96,17 @@ export class ChatStore {
   private pollTimer: ReturnType<typeof setInterval> | undefined;
   private readonly signer: Signer;
   private readonly self: string;
+  /** Epoch keys by room, then epoch id. Kept in memory; the node serves the wrapped keys again. */
+  private epochKeys = new Map<string, EpochKeys>();
+  private keyFetches = new Map<string, Promise<void>>();
+  /** Rooms whose sends wait on each other (a key rotation must land before the next message). */
+  private sendChains = new Map<string, Promise<void>>();
+  /** The other wallet of each direct room, once known. */
+  private directPeers = new Map<string, string>();
+  /** Members of rooms whose panel was opened. */
+  private memberLists = new Map<string, MembersReply>();
+  /** A notice for the room list (for example: removed from a room). */
+  notice: string | undefined;
 
   constructor(
     private readonly client: NodeClient,
@@ -96,6 +126,7 @@ export class ChatStore {
         if (s === "open") void this.loadRooms();
         this.changed();
       },
+      onUnsubscribed: (rooms) => this.onRemoved(rooms),
       onSessionExpired: () => this.onExpired(),
     });
   }
@@ -143,8 +174,12 @@ export class ChatStore {
       this.roomsError = undefined;
       const known = new Set(this.rooms.map((r) => r.id.toLowerCase()));
       const fresh = rooms.filter((r) => !known.has(r.id.toLowerCase()));
+      const now = new Set(rooms.map((r) => r.id.toLowerCase()));
+      const gone = this.roomsLoaded ? this.rooms.filter((r) => !now.has(r.id.toLowerCase()) && !this.leaving.has(r.id.toLowerCase())) : [];
       const changed = fresh.length > 0 || rooms.length !== this.rooms.length || !this.roomsLoaded;
       this.rooms = rooms;
+      if (gone.length > 0) this.forget(gone.map((r) => r.id), gone);
+      for (const r of fresh) if (r.kind === "direct") void this.loadMembers(r.id).catch(() => undefined);
       this.roomsLoaded = true;
       if (fresh.length > 0) this.live.subscribe(fresh.map((r) => r.id));
       if (changed) this.changed();
@@ -154,6 +189,46 @@ export class ChatStore {
       this.roomsError = p.detail;
       this.changed();
     }
+  }
+
+  private leaving = new Set<string>();
+
+  /** The node no longer counts this wallet in `rooms` (removed): drop them, their messages and keys. */
+  private onRemoved(rooms: string[]): void {
+    const known = this.rooms.filter((r) => rooms.includes(r.id.toLowerCase()));
+    if (known.length === 0) return;
+    this.rooms = this.rooms.filter((r) => !rooms.includes(r.id.toLowerCase()));
+    this.forget(rooms, known);
+    this.changed();
+  }
+
+  private forget(ids: string[], rooms: Room[]): void {
+    for (const id of ids.map((i) => i.toLowerCase())) {
+      this.timelines.delete(id);
+      this.epochKeys.delete(id);
+      this.memberLists.delete(id);
+    }
+    this.live.forget(ids);
+    const names = rooms.map((r) => this.displayName(r));
+    if (names.length > 0 && !rooms.every((r) => this.leaving.has(r.id.toLowerCase()))) {
+      this.notice = `You are no longer a member of ${names.join(", ")}: you were removed.`;
+    }
+  }
+
+  dismissNotice(): void {
+    this.notice = undefined;
+    this.changed();
+  }
+
+  /** The name to show: a direct room shows the other wallet. */
+  displayName(r: Room): string {
+    if (r.kind !== "direct") return r.name;
+    const peer = this.directPeers.get(r.id.toLowerCase());
+    return peer ? `${peer.slice(0, 6)}…${peer.slice(-4)}` : "Direct message";
+  }
+
+  directPeer(id: string): string | undefined {
+    return this.directPeers.get(id.toLowerCase());
   }
 
   room(id: string): Room | undefined {
@@ -185,6 +260,23 @@ export class ChatStore {
     return room;
   }
 
+  /** Opens the direct room with `peer`, creating it unless either side already did. */
+  async startDirect(peer: string): Promise<Room> {
+    if (peer.toLowerCase() === this.self) throw new Error("That is your own address.");
+    const { envelope, roomId } = composeDirect(this.signer, peer);
+    const existing = this.room(roomId);
+    if (existing) return existing;
+    const room = await this.client.createRoom(envelope);
+    this.directPeers.set(room.id.toLowerCase(), peer);
+    this.addRoom(room);
+    return room;
+  }
+
+  /** The public channel directory (the node's default channel among them). */
+  channels(): Promise<ChannelEntry[]> {
+    return this.client.channels();
+  }
+
   /** Joins a channel by id; a room the caller is already in is just returned. */
   async joinChannel(id: string): Promise<Room> {
     const existing = this.room(id);
@@ -194,12 +286,197 @@ export class ChatStore {
       this.addRoom(info);
       return info;
     }
-    // The Join's lamport follows the newest message of the channel (anyone may read a channel).
-    const page = await this.client.messages(id, { limit: 1 });
-    const newest = page.messages.reduce((n, m) => Math.max(n, m.lamport), -1);
-    const room = await this.client.join(id, composeJoin(this.signer, id, newest + 1));
+    // The Join's lamport follows the newest message of the channel.
+    let next = info.next_lamport;
+    if (next === undefined) {
+      const page = await this.client.messages(id, { limit: 1 });
+      next = page.messages.reduce((n, m) => Math.max(n, m.lamport), -1) + 1;
+    }
+    const room = await this.client.join(id, composeJoin(this.signer, id, next));
     this.addRoom(room);
     return room;
+  }
+
+  // --- members and roles -----------------------------------------------------------------
+
+  members(room: string): MembersReply | undefined {
+    return this.memberLists.get(room.toLowerCase());
+  }
+
+  async loadMembers(room: string): Promise<MembersReply> {
+    const reply = await this.client.members(room);
+    const key = room.toLowerCase();
+    this.memberLists.set(key, reply);
+    if (reply.room.kind === "direct") {
+      const peer = reply.members.find((m: Member) => m.address.toLowerCase() !== this.self);
+      if (peer) this.directPeers.set(key, peer.address);
+    }
+    // The room view carries the caller's current role.
+    if (reply.room.role) this.rooms = this.rooms.map((r) => (r.id.toLowerCase() === key ? { ...r, ...reply.room } : r));
+    this.changed();
+    return reply;
+  }
+
+  /** The lamport for a new envelope: past the node's newest and everything seen here. */
+  private async nextLamport(room: string): Promise<number> {
+    const info = await this.client.room(room);
+    const t = this.timeline(room);
+    return Math.max(info.next_lamport ?? 0, t.maxLamport + 1);
+  }
+
+  private async control(room: string, kind: number, payload: Uint8Array): Promise<void> {
+    const env = composeControl(this.signer, room, await this.nextLamport(room), kind, payload);
+    const reply = await this.client.control(room, kind, env);
+    this.merge(room, [{ ...localMessage(env, this.session.address, room), kind: kindName(kind) }]);
+    if (reply.room.role) this.addRoom(reply.room);
+    await this.loadMembers(room).catch(() => undefined);
+  }
+
+  invite(room: string, addresses: string[]): Promise<void> {
+    return this.control(room, Kind.Invite, encodeInvite({ members: addresses.map((a) => fromHex(a, 20)) }));
+  }
+
+  remove(room: string, address: string): Promise<void> {
+    return this.control(room, Kind.Remove, encodeRemove({ member: fromHex(address, 20) }));
+  }
+
+  /** Sets a member's role; `Owner` hands ownership over (the caller becomes an admin). */
+  setRole(room: string, address: string, role: Role): Promise<void> {
+    return this.control(room, Kind.SetRole, encodeSetRole({ member: fromHex(address, 20), role }));
+  }
+
+  async leave(room: string): Promise<void> {
+    const key = room.toLowerCase();
+    const env = composeControl(this.signer, room, await this.nextLamport(room), Kind.Leave, new Uint8Array());
+    this.leaving.add(key);
+    try {
+      await this.client.control(room, Kind.Leave, env);
+    } catch (err) {
+      this.leaving.delete(key);
+      throw err;
+    }
+    this.rooms = this.rooms.filter((r) => r.id.toLowerCase() !== key);
+    this.forget([key], []);
+    this.changed();
+  }
+
+  // --- end-to-end encryption --------------------------------------------------------------
+
+  private keysOf(room: string): EpochKeys {
+    const key = room.toLowerCase();
+    let k = this.epochKeys.get(key);
+    if (!k) {
+      k = new Map();
+      this.epochKeys.set(key, k);
+    }
+    return k;
+  }
+
+  /** Fetches the epoch keys wrapped for this device and unwraps them (one fetch at a time per room). */
+  private fetchKeys(room: string): Promise<void> {
+    const key = room.toLowerCase();
+    const running = this.keyFetches.get(key);
+    if (running) return running;
+    const p = (async () => {
+      const { unwrapEpochKey } = await e2e();
+      const wrapped = await this.client.keys(key, toHex(this.session.keys.boxPublic));
+      const keys = this.keysOf(key);
+      for (const w of wrapped) {
+        const epoch = w.epoch.toLowerCase();
+        if (keys.has(epoch)) continue;
+        try {
+          keys.set(
+            epoch,
+            await unwrapEpochKey({
+              wrapped: { enc: fromHex(w.enc, 32), ciphertext: fromHex(w.ciphertext) },
+              boxSecret: this.session.keys.boxSecret,
+              room: fromHex(key, 32),
+              sender: fromHex(w.sender, 20),
+            }),
+          );
+        } catch {
+          // A wrap that does not open is not ours to use; its messages show as unreadable.
+        }
+      }
+    })().finally(() => this.keyFetches.delete(key));
+    this.keyFetches.set(key, p);
+    return p;
+  }
+
+  private async epochKey(room: string, epoch: string, fetch = true): Promise<Uint8Array | undefined> {
+    const keys = this.keysOf(room);
+    const id = epoch.toLowerCase();
+    if (!keys.has(id) && fetch) await this.fetchKeys(room);
+    return keys.get(id);
+  }
+
+  /**
+   * The epoch to seal under, as the reference client does: the current one when this device holds
+   * its key and the node says none is due; otherwise a new epoch key wrapped for every box key of
+   * every member and this device's own, posted as a `RotateKey` whose envelope id is the epoch id.
+   */
+  private async ensureEpoch(room: string): Promise<{ id: string; key: Uint8Array }> {
+    const members = await this.client.members(room);
+    if (members.epoch && !members.rotate) {
+      const key = await this.epochKey(room, members.epoch.id);
+      if (key) return { id: members.epoch.id.toLowerCase(), key };
+    }
+    const { newEpochKey, wrapEpochKey } = await e2e();
+    const devices = new Set<string>(members.members.flatMap((m) => m.box_keys.map((k) => k.toLowerCase())));
+    devices.add(toHex(this.session.keys.boxPublic));
+    const epochKey = newEpochKey();
+    const roomBytes = fromHex(room, 32);
+    const sender = fromHex(this.session.address, 20);
+    const wraps = await Promise.all(
+      [...devices].map(async (d) => {
+        const recipient = fromHex(d, 32);
+        const w = await wrapEpochKey({ epochKey, recipient, room: roomBytes, sender });
+        return { boxKey: recipient, enc: w.enc, ciphertext: w.ciphertext };
+      }),
+    );
+    const env = composeControl(this.signer, room, await this.nextLamport(room), Kind.RotateKey, encodeRotateKey({ wraps }));
+    const reply = await this.client.control(room, Kind.RotateKey, env);
+    const id = reply.id.toLowerCase();
+    this.keysOf(room).set(id, epochKey);
+    this.merge(room, [{ ...localMessage(env, this.session.address, room), kind: "rotate_key" }]);
+    this.changed();
+    return { id, key: epochKey };
+  }
+
+  /** Opens the sealed messages of a room that are not open yet. */
+  private async openSealed(room: string, refetch = false): Promise<void> {
+    const t = this.timeline(room);
+    const pending = [...t.byId.values()].filter((m) => m.encrypted && (m.sealed === undefined || m.sealed === "opening" || (refetch && m.sealed === "no_key")));
+    if (pending.length === 0) return;
+    const { decodeSealed, openMessage } = await e2e();
+    let fetched = false;
+    for (const m of pending) {
+      let state: SealedState;
+      let plain: string | undefined;
+      try {
+        const body = decodeBody(envelopeFromJson(m.envelope).body);
+        const epoch = toHex(decodeSealed(body.payload).epoch);
+        let key = await this.epochKey(room, epoch, false);
+        if (!key && !fetched) {
+          fetched = true;
+          await this.fetchKeys(room).catch(() => undefined);
+          key = await this.epochKey(room, epoch, false);
+        }
+        if (!key) {
+          state = "no_key";
+        } else {
+          const opened = openMessage({ sealed: body.payload, keyFor: () => key, room: body.room, sender: body.sender, kind: body.kind });
+          plain = new TextDecoder().decode(opened.plaintext);
+          state = "open";
+        }
+      } catch {
+        state = "bad";
+      }
+      const cur = t.byId.get(m.id);
+      if (cur) t.byId.set(m.id, { ...cur, sealed: state, plain: plain ?? cur.plain });
+    }
+    t.sorted = [...t.byId.values()].sort((a, b) => (sortKey(a) < sortKey(b) ? -1 : 1));
+    this.changed();
   }
 
   // --- timelines --------------------------------------------------------------------------
@@ -222,6 +499,7 @@ export class ChatStore {
     loadedNewest: boolean;
     loadError?: string;
     encryptionRequired: boolean;
+    sendError?: string;
   } {
     const t = this.timeline(room);
     return {
@@ -231,11 +509,13 @@ export class ChatStore {
       loadingOlder: t.loadingOlder,
       loadedNewest: t.loadedNewest,
       loadError: t.loadError,
+      sendError: t.sendError,
     };
   }
 
   private merge(room: string, msgs: Message[], status: SendStatus = "sent"): void {
     const t = this.timeline(room);
+    let sealedNew = false;
     for (const m of msgs) {
       const id = m.id.toLowerCase();
       const prev = t.byId.get(id);
@@ -244,8 +524,10 @@ export class ChatStore {
       t.byId.set(id, { ...(prev ?? {}), ...m, id: id as Hex, status: prev?.status === "sent" ? "sent" : status, error: undefined, verified });
       if (status === "sent") t.outbox.delete(id);
       t.maxLamport = Math.max(t.maxLamport, m.lamport);
+      if (m.encrypted && prev?.sealed === undefined && (m as ChatMessage).sealed === undefined) sealedNew = true;
     }
     t.sorted = [...t.byId.values()].sort((a, b) => (sortKey(a) < sortKey(b) ? -1 : 1));
+    if (sealedNew) void this.openSealed(room);
   }
 
   private onLiveMessage(m: Message): void {
@@ -253,6 +535,9 @@ export class ChatStore {
     if (!this.room(key)) return;
     if (m.kind === "typing" || m.kind === "presence") return; // not shown yet
     this.merge(key, [m]);
+    // A new epoch: its key may open messages that were waiting for it.
+    if (m.kind === "rotate_key") void this.openSealed(key, true);
+    if (["invite", "remove", "leave", "set_role", "join"].includes(m.kind) && this.memberLists.has(key)) void this.loadMembers(key).catch(() => undefined);
     if (this.openRoom === key && document.visibilityState === "visible") this.markSeen(key);
     this.changed();
   }
@@ -310,11 +595,45 @@ export class ChatStore {
   /** Shows the message at once and posts it; a failure leaves it marked for retry. */
   send(room: string, text: string): void {
     const t = this.timeline(room);
-    const envelope = composeText(this.signer, room, t.maxLamport + 1, text);
-    this.sendEnvelope(room, envelope, text);
+    const info = this.room(room);
+    if (!info || !isPrivate(info)) {
+      const envelope = composeText(this.signer, room, t.maxLamport + 1, text);
+      this.sendEnvelope(room, envelope, text);
+      return;
+    }
+    // Private rooms: seal under the current epoch, rotating first when due. Sends in one room run
+    // one after another so a rotation is in place before the next message.
+    const key = room.toLowerCase();
+    const prev = this.sendChains.get(key) ?? Promise.resolve();
+    const next = prev.then(() => this.sendSealed(room, text));
+    this.sendChains.set(key, next.catch(() => undefined));
   }
 
-  private sendEnvelope(room: string, envelope: Envelope, text: string): void {
+  private async sendSealed(room: string, text: string): Promise<void> {
+    const t = this.timeline(room);
+    try {
+      const epoch = await this.ensureEpoch(room);
+      const { sealMessage } = await e2e();
+      const lamport = Math.max(t.maxLamport + 1, this.room(room)?.next_lamport ?? 0);
+      const payload = sealMessage({
+        epochKey: epoch.key,
+        epochId: fromHex(epoch.id, 32),
+        room: fromHex(room, 32),
+        sender: fromHex(this.session.address, 20),
+        kind: Kind.Text,
+        plaintext: new TextEncoder().encode(text),
+      });
+      t.sendError = undefined;
+      this.sendEnvelope(room, composeSealed(this.signer, room, lamport, Kind.Text, payload), text, true);
+    } catch (err) {
+      const p = describeError(err);
+      if (p.kind === "expired") return;
+      t.sendError = `Not sent (“${text.length > 40 ? text.slice(0, 40) + "…" : text}”): ${p.kind === "unreachable" ? "node unreachable" : p.detail}`;
+      this.changed();
+    }
+  }
+
+  private sendEnvelope(room: string, envelope: Envelope, text: string, sealed = false): void {
     const t = this.timeline(room);
     const id = toHex(envelope.hash);
     t.outbox.set(id, { envelope, text, createdAt: Date.now() });
@@ -328,9 +647,9 @@ export class ChatStore {
       timestamp_ms: Number(body.timestampMs),
       lamport: Number(body.lamport),
       kind: "text",
-      text,
       payload_len: body.payload.length,
       envelope: envelopeToJson(envelope),
+      ...(sealed ? { encrypted: true, plain: text, sealed: "open" as const } : { text }),
     };
     this.merge(room, [local], "pending");
     this.changed();
@@ -404,6 +723,35 @@ export class ChatStore {
     }
     return n;
   }
+}
+
+const KIND_NAMES: Record<number, string> = {
+  [Kind.Invite]: "invite",
+  [Kind.Leave]: "leave",
+  [Kind.Remove]: "remove",
+  [Kind.SetRole]: "set_role",
+  [Kind.SetPolicy]: "set_policy",
+  [Kind.RotateKey]: "rotate_key",
+};
+
+function kindName(kind: number): string {
+  return KIND_NAMES[kind] ?? String(kind);
+}
+
+/** The message object of an envelope this client just signed. */
+function localMessage(envelope: Envelope, sender: string, room: string): Message {
+  const body = decodeBody(envelope.body);
+  return {
+    id: toHex(envelope.hash),
+    room: room.toLowerCase() as Hex,
+    sender,
+    device_key: toHex(body.deviceKey),
+    timestamp_ms: Number(body.timestampMs),
+    lamport: Number(body.lamport),
+    kind: kindName(body.kind),
+    payload_len: body.payload.length,
+    envelope: envelopeToJson(envelope),
+  };
 }
 
 function seenKey(address: string): string {

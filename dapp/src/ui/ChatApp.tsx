@@ -6,6 +6,7 @@ import { ChatStore } from "../state/chat";
 import type { Session } from "../state/session";
 import { ChatView } from "./ChatView";
 import { CreateRoomForm } from "./CreateRoomForm";
+import { DirectForm } from "./DirectForm";
 import { shortAddress } from "./format";
 import { JoinChannelForm } from "./JoinChannelForm";
 import { RoomList } from "./RoomList";
@@ -51,10 +52,11 @@ export function ChatApp(props: { client: NodeClient; session: Session; onSignOut
         {route.name === "room" && <ChatView key={route.id} store={store} roomId={route.id} session={props.session} />}
         {route.name === "new-group" && <CreateRoomForm key="group" store={store} kind="group" self={props.session.address} />}
         {route.name === "new-channel" && <CreateRoomForm key="channel" store={store} kind="channel" self={props.session.address} />}
+        {route.name === "new-direct" && <DirectForm store={store} self={props.session.address} />}
         {route.name === "join" && <JoinChannelForm store={store} initialId={route.id} />}
         {route.name === "home" && (
           <div className="empty">
-            <p>Pick a room, or start a new group or channel.</p>
+            <p>Pick a room, or start a new group, channel or direct message.</p>
           </div>
         )}
       </main>

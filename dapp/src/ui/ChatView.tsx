@@ -2,7 +2,9 @@
 
 import { useEffect, useLayoutEffect, useRef, useState } from "react";
 import type { ChatMessage, ChatStore } from "../state/chat";
-import { MAX_TEXT_BYTES } from "../state/chat";
+import { isPrivate, MAX_TEXT_BYTES } from "../state/chat";
+import { controlLine } from "./control-lines";
+import { MembersPanel } from "./MembersPanel";
 import type { Session } from "../state/session";
 import { formatTime, shortAddress } from "./format";
 import { href } from "./route";
@@ -16,6 +18,7 @@ export function ChatView({ store, roomId, session }: { store: ChatStore; roomId:
   const stick = useRef(true);
   const anchor = useRef<{ firstId?: string; height: number } | undefined>(undefined);
   const [copied, setCopied] = useState(false);
+  const [showMembers, setShowMembers] = useState(false);
 
   useEffect(() => {
     store.setOpenRoom(roomId);
@@ -89,9 +92,9 @@ export function ChatView({ store, roomId, session }: { store: ChatStore; roomId:
           ←
         </a>
         <div className="chat-title">
-          <h2 id="room-title">{room.name}</h2>
+          <h2 id="room-title">{store.displayName(room)}</h2>
           <span className="muted small">
-            {room.kind === "channel" ? "Public channel" : "Private group"} ·{" "}
+            {room.kind === "channel" ? "Public channel" : room.kind === "direct" ? "Direct message · end-to-end encrypted" : "Private group · end-to-end encrypted"} ·{" "}
             <code className="room-id" data-testid="room-id" title={roomId}>
               {roomId}
             </code>
@@ -100,7 +103,11 @@ export function ChatView({ store, roomId, session }: { store: ChatStore; roomId:
         <button type="button" className="secondary small" onClick={() => void copyId()}>
           {copied ? "Copied" : "Copy id"}
         </button>
+        <button type="button" className="secondary small" aria-expanded={showMembers} onClick={() => setShowMembers((v) => !v)}>
+          Members
+        </button>
       </header>
+      {showMembers && <MembersPanel store={store} room={room} self={session.address} />}
       <ol className="messages" ref={listRef} onScroll={onScroll} role="log" aria-label={`Messages in ${room.name}`} aria-live="polite" tabIndex={0}>
         {view.loadingOlder && <li className="muted center">Loading older messages…</li>}
         {!view.hasMoreBefore && view.loadedNewest && <li className="muted center">Start of the room</li>}
@@ -116,13 +123,17 @@ export function ChatView({ store, roomId, session }: { store: ChatStore; roomId:
           <MessageRow key={m.id} m={m} self={session.address} onRetry={view.encryptionRequired ? undefined : () => store.retry(roomId, m.id)} />
         ))}
       </ol>
-      {view.encryptionRequired ? (
+      {view.sendError && (
+        <p className="problem small" role="alert" data-testid="send-error">
+          {view.sendError}
+        </p>
+      )}
+      {view.encryptionRequired && !isPrivate(room) ? (
         <p className="e2e-notice" role="note" data-testid="e2e-required">
-          Messages in this {room.kind === "channel" ? "room" : room.kind === "direct" ? "conversation" : "group"} must be end-to-end
-          encrypted. This version of the dApp cannot encrypt yet, so it cannot send here.
+          The node asks for end-to-end encrypted messages in this room, which this room's kind does not allow.
         </p>
       ) : (
-        <Composer onSend={(text) => store.send(roomId, text)} roomName={room.name} />
+        <Composer onSend={(text) => store.send(roomId, text)} roomName={store.displayName(room)} />
       )}
     </section>
   );
@@ -131,16 +142,32 @@ export function ChatView({ store, roomId, session }: { store: ChatStore; roomId:
 function MessageRow({ m, self, onRetry }: { m: ChatMessage; self: string; onRetry?: () => void }) {
   const mine = m.sender.toLowerCase() === self.toLowerCase();
   const who = mine ? "You" : shortAddress(m.sender);
-  if (m.kind === "create_room" || m.kind === "join") {
+  const line = controlLine(m, self);
+  if (line !== undefined) {
     return (
       <li className="event" data-id={m.id} data-kind={m.kind}>
-        {who} {m.kind === "join" ? "joined" : "created the room"} · <time>{formatTime(m.timestamp_ms)}</time>
+        {line} · <time>{formatTime(m.timestamp_ms)}</time>
       </li>
     );
   }
+  const text = m.encrypted ? m.plain : m.text;
   let body: React.ReactNode;
-  if (m.kind === "text" && m.text !== undefined && m.verified) body = <p className="text">{m.text}</p>;
-  else if (m.kind === "text" && m.text !== undefined) body = <p className="text unverified-text">{m.text}</p>;
+  if (m.kind === "text" && m.encrypted && m.sealed === "no_key") {
+    body = (
+      <p className="text muted sealed-no-key" data-sealed="no_key">
+        🔒 Encrypted for a key this device does not hold.
+      </p>
+    );
+  } else if (m.kind === "text" && m.encrypted && m.sealed === "bad") {
+    body = (
+      <p className="text unverified-text" data-sealed="bad">
+        🔒 This encrypted message does not open (tampered or malformed).
+      </p>
+    );
+  } else if (m.kind === "text" && m.encrypted && text === undefined) {
+    body = <p className="text muted" data-sealed="opening">Decrypting…</p>;
+  } else if (m.kind === "text" && text !== undefined && m.verified) body = <p className="text">{text}</p>;
+  else if (m.kind === "text" && text !== undefined) body = <p className="text unverified-text">{text}</p>;
   else body = <p className="text muted">[{m.kind} message: not shown by this version]</p>;
   return (
     <li className={`msg ${mine ? "mine" : ""} ${m.status}`} data-id={m.id} data-status={m.status}>
@@ -149,6 +176,12 @@ function MessageRow({ m, self, onRetry }: { m: ChatMessage; self: string; onRetr
           {who}
         </span>{" "}
         <time dateTime={new Date(m.timestamp_ms).toISOString()}>{formatTime(m.timestamp_ms)}</time>
+        {m.encrypted && m.sealed === "open" && (
+          <span className="muted small" title="End-to-end encrypted" data-testid="e2e-badge">
+            {" "}
+            · 🔒
+          </span>
+        )}
         {m.status === "pending" && <span className="muted small"> · Sending…</span>}
         {!m.verified && (
           <span className="unverified" title="The signature or contents do not match the signed envelope">

@@ -1,4 +1,5 @@
-import { useState } from "react";
+import { useEffect, useState } from "react";
+import type { ChannelEntry } from "../api/types";
 import { describeError, type Problem } from "../lib/errors";
 import type { ChatStore } from "../state/chat";
 import { ProblemBox } from "./ProblemBox";
@@ -9,14 +10,32 @@ export function JoinChannelForm({ store, initialId }: { store: ChatStore; initia
   const [busy, setBusy] = useState(false);
   const [problem, setProblem] = useState<Problem>();
   const valid = /^0x[0-9a-fA-F]{64}$/.test(id.trim());
+  const [channels, setChannels] = useState<ChannelEntry[]>();
+  const [dirProblem, setDirProblem] = useState<Problem>();
+
+  useEffect(() => {
+    let live = true;
+    store.channels().then(
+      (c) => live && setChannels(c),
+      (err) => live && setDirProblem(describeError(err)),
+    );
+    return () => {
+      live = false;
+    };
+  }, [store]);
 
   async function submit(e: React.FormEvent) {
     e.preventDefault();
     if (!valid || busy) return;
+    await join(id.trim().toLowerCase());
+  }
+
+  async function join(target: string) {
+    if (busy) return;
     setBusy(true);
     setProblem(undefined);
     try {
-      const room = await store.joinChannel(id.trim().toLowerCase());
+      const room = await store.joinChannel(target);
       navigate({ name: "room", id: room.id.toLowerCase() });
     } catch (err) {
       setProblem(describeError(err));
@@ -48,6 +67,36 @@ export function JoinChannelForm({ store, initialId }: { store: ChatStore; initia
           {busy ? "Joining…" : "Join"}
         </button>
       </form>
+      <h3 id="directory-title">Channel directory</h3>
+      {dirProblem && <ProblemBox problem={dirProblem} />}
+      {!channels && !dirProblem && <p className="muted">Loading channels…</p>}
+      {channels && channels.length === 0 && <p className="muted">No public channels on this node yet.</p>}
+      {channels && channels.length > 0 && (
+        <ul className="directory" aria-labelledby="directory-title">
+          {channels.map((c) => {
+            const mine = !!store.room(c.id);
+            return (
+              <li key={c.id} data-channel-id={c.id.toLowerCase()}>
+                <span className="room-name"># {c.name}</span>
+                {c.default && <span className="tag">default</span>}
+                <span className="muted small">
+                  {" "}
+                  · {c.members} {c.members === 1 ? "member" : "members"}
+                </span>{" "}
+                {mine ? (
+                  <a className="button small secondary" href={`#/room/${c.id.toLowerCase()}`}>
+                    Open {c.name}
+                  </a>
+                ) : (
+                  <button type="button" className="small" disabled={busy} onClick={() => void join(c.id.toLowerCase())}>
+                    Join {c.name}
+                  </button>
+                )}
+              </li>
+            );
+          })}
+        </ul>
+      )}
     </section>
   );
 }

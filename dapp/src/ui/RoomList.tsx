@@ -12,6 +12,9 @@ export function RoomList({ store, current }: { store: ChatStore; current?: strin
         <a className="button" href={href({ name: "new-channel" })}>
           New channel
         </a>
+        <a className="button" href={href({ name: "new-direct" })}>
+          New direct message
+        </a>
         <a className="button secondary" href={href({ name: "join" })}>
           Join channel
         </a>
@@ -19,6 +22,14 @@ export function RoomList({ store, current }: { store: ChatStore; current?: strin
       <h2 className="section-title" id="rooms-title">
         Rooms
       </h2>
+      {store.notice && (
+        <p className="notice" role="status" data-testid="notice">
+          {store.notice}{" "}
+          <button type="button" className="small secondary" onClick={() => store.dismissNotice()}>
+            Dismiss
+          </button>
+        </p>
+      )}
       {store.roomsError && (
         <p className="problem problem-unreachable" role="alert" data-problem="rooms">
           {store.roomsError}
@@ -39,10 +50,10 @@ export function RoomList({ store, current }: { store: ChatStore; current?: strin
                 data-room-id={r.id.toLowerCase()}
               >
                 <span className="room-kind" aria-hidden>
-                  {r.kind === "channel" ? "#" : "●"}
+                  {r.kind === "channel" ? "#" : r.kind === "direct" ? "@" : "●"}
                 </span>
-                <span className="room-name">{r.name}</span>
-                <span className="visually-hidden">{r.kind === "channel" ? "(channel)" : "(group)"}</span>
+                <span className="room-name">{store.displayName(r)}</span>
+                <span className="visually-hidden">{r.kind === "channel" ? "(channel)" : r.kind === "direct" ? "(direct message)" : "(group)"}</span>
                 {unread > 0 && (
                   <span className="badge" data-testid="unread" aria-label={`${unread} unread`}>
                     {unread > 99 ? "99+" : unread}

@@ -7,6 +7,7 @@ export type Route =
   | { name: "room"; id: string }
   | { name: "new-group" }
   | { name: "new-channel" }
+  | { name: "new-direct" }
   | { name: "join"; id?: string };
 
 export function parseRoute(hash: string): Route {
@@ -14,6 +15,7 @@ export function parseRoute(hash: string): Route {
   if (parts[0] === "room" && parts[1] && /^0x[0-9a-fA-F]{64}$/.test(parts[1])) return { name: "room", id: parts[1].toLowerCase() };
   if (parts[0] === "new" && parts[1] === "group") return { name: "new-group" };
   if (parts[0] === "new" && parts[1] === "channel") return { name: "new-channel" };
+  if (parts[0] === "new" && parts[1] === "direct") return { name: "new-direct" };
   if (parts[0] === "join") return { name: "join", id: parts[1] };
   return { name: "home" };
 }
@@ -28,6 +30,8 @@ export function href(route: Route): string {
       return "#/new/group";
     case "new-channel":
       return "#/new/channel";
+    case "new-direct":
+      return "#/new/direct";
     case "join":
       return route.id ? `#/join/${route.id}` : "#/join";
   }
