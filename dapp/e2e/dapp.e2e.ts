@@ -1,5 +1,6 @@
-// The dApp in real Chromium against a real dchat-node: two wallets sign in, chat in a group and
-// a channel, and the error screens render.
+// The dApp in real Chromium against a real dchat-node: two wallets sign in, chat end-to-end
+// encrypted in a group and a direct room and in the clear in a channel, manage members and roles,
+// and the error screens render.
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Browser, BrowserContext, Page } from "playwright-core";
@@ -42,11 +43,21 @@ async function signIn(page: Page, url: string, walletName: string): Promise<void
 const address = (key: `0x${string}`) => privateKeyToAccount(key).address;
 const shortAddr = (a: string) => `${a.slice(0, 6)}…${a.slice(-4)}`;
 
+/** A GET to the node with the page's own session token, as the dApp would send it. */
+async function apiGet(page: Page, path: string): Promise<{ status: number; body: any }> {
+  return page.evaluate(async (p) => {
+    const s = JSON.parse(localStorage.getItem("dchat.session.v1") ?? "{}") as { token?: string };
+    const r = await fetch(p, { headers: { Authorization: `Bearer ${s.token}` } });
+    return { status: r.status, body: await r.json() };
+  }, path);
+}
+
 describe("dApp against a live node", () => {
   let alice: Page;
   let bob: Page;
   let aliceWallet: TestWallet;
   let channelId = "";
+  let groupId = "";
 
   it("signs in two wallets: one announced through EIP-6963, one only as window.ethereum", async () => {
     const ca = await newContext();
@@ -76,7 +87,7 @@ describe("dApp against a live node", () => {
     await screenshot(bob, "02-empty-room-list-phone");
   });
 
-  it("creates a private group with a member; the node takes only encrypted messages there, and the dApp says so", async () => {
+  it("two wallets in a private group exchange end-to-end encrypted messages both ways live", async () => {
     await alice.getByRole("link", { name: "New group" }).click();
     await alice.getByLabel("Name").fill("Project X");
     await alice.getByLabel(/Members/).fill(address(KEYS.bob));
@@ -85,21 +96,52 @@ describe("dApp against a live node", () => {
     await alice.getByRole("button", { name: "Create group" }).click();
     await alice.getByRole("heading", { name: "Project X" }).waitFor(WAIT);
     await alice.getByText("You created the room").waitFor(WAIT);
+    groupId = (await alice.getByTestId("room-id").textContent())!.trim();
 
     // Bob learns of the group from his room list (it is polled).
     await bob.getByRole("link", { name: /Project X/ }).waitFor(WAIT);
 
-    // Private rooms need end-to-end encryption, which this version cannot do yet: the node
-    // refuses the plain message and the dApp explains why instead of offering a retry.
+    // The first message starts a key epoch (wrapped for both browsers' devices), then is sealed.
     const composer = alice.getByRole("textbox", { name: "Message Project X" });
     await composer.fill("hello from Alice");
     await composer.press("Enter");
-    const failed = alice.locator('li.msg[data-status="failed"]', { hasText: "hello from Alice" });
-    await failed.waitFor(WAIT);
-    await failed.getByText(/end-to-end encrypted/).waitFor(WAIT);
-    expect(await failed.getByRole("button", { name: "Retry" }).count()).toBe(0);
-    await alice.getByTestId("e2e-required").waitFor(WAIT);
-    await screenshot(alice, "04-group-needs-encryption");
+    await alice.locator('li.msg[data-status="sent"]', { hasText: "hello from Alice" }).waitFor(WAIT);
+    await alice.getByText("You started a new key epoch").waitFor(WAIT);
+
+    // The node holds ciphertext only.
+    const stored = await apiGet(alice, `/v1/rooms/${groupId}/messages`);
+    expect(stored.status).toBe(200);
+    const texts = (stored.body.messages as { kind: string; encrypted?: boolean; text?: string }[]).filter((m) => m.kind === "text");
+    expect(texts).toHaveLength(1);
+    expect(texts[0]!.encrypted).toBe(true);
+    expect(texts[0]!.text).toBeUndefined();
+    expect(JSON.stringify(stored.body)).not.toContain(Buffer.from("hello from Alice").toString("hex"));
+
+    // Bob opens the group and reads it; he answers, and Alice sees it live.
+    await bob.getByRole("link", { name: /Project X/ }).click();
+    await bob.locator("li.msg", { hasText: "hello from Alice" }).waitFor(WAIT);
+    const bobComposer = bob.getByRole("textbox", { name: "Message Project X" });
+    await bobComposer.fill("hi Alice, sealed too");
+    await bobComposer.press("Enter");
+    const fromBob = alice.locator("li.msg", { hasText: "hi Alice, sealed too" });
+    await fromBob.waitFor(WAIT);
+    expect(await fromBob.locator(".sender").textContent()).toBe(shortAddr(address(KEYS.bob)));
+    await composer.fill("see you at 5");
+    await composer.press("Enter");
+    await bob.locator("li.msg", { hasText: "see you at 5" }).waitFor(WAIT);
+
+    const all = await apiGet(alice, `/v1/rooms/${groupId}/messages`);
+    const sealed = (all.body.messages as { kind: string; encrypted?: boolean; text?: string }[]).filter((m) => m.kind === "text");
+    expect(sealed).toHaveLength(3);
+    expect(sealed.every((m) => m.encrypted === true && m.text === undefined)).toBe(true);
+    expect(await alice.getByTestId("e2e-badge").count()).toBe(3);
+    expect(await bob.getByTestId("e2e-badge").count()).toBe(3);
+    expect(await alice.locator(".unverified").count()).toBe(0);
+    expect(await bob.locator(".unverified").count()).toBe(0);
+    expect(await bob.locator("[data-sealed]").count()).toBe(0);
+    await screenshot(alice, "04-group-encrypted-chat");
+    await screenshot(bob, "04-group-encrypted-chat-phone");
+    await bob.getByRole("link", { name: "Back to rooms" }).first().click();
   });
 
   it("creates a public channel that another wallet joins by id, and both exchange messages live", async () => {
@@ -114,7 +156,7 @@ describe("dApp against a live node", () => {
     await bob.getByRole("link", { name: "Join channel" }).click();
     await bob.getByLabel("Channel id").fill(channelId);
     await screenshot(bob, "05-join-channel-phone");
-    await bob.getByRole("button", { name: "Join" }).click();
+    await bob.getByRole("button", { name: "Join", exact: true }).click();
     await bob.getByRole("heading", { name: "town-square" }).waitFor(WAIT);
     await alice.getByText(`${shortAddr(address(KEYS.bob))} joined`).waitFor(WAIT);
     await bob.getByRole("link", { name: "Back to rooms" }).first().click();
@@ -224,6 +266,107 @@ describe("dApp against a live node", () => {
     await alice.locator('li.msg[data-status="sent"]', { hasText: "this one retries" }).waitFor(WAIT);
     await bob.getByText("this one retries").waitFor(WAIT);
     expect(await bob.getByText("this one retries").count()).toBe(1);
+  });
+
+  it("starts a direct message by address; the other wallet finds the same room and both talk, encrypted", async () => {
+    await bob.evaluate(() => (window.location.hash = "#/"));
+    await bob.getByRole("link", { name: "New direct message" }).click();
+    await bob.getByLabel("Wallet address").fill(address(KEYS.alice));
+    await screenshot(bob, "15-new-direct-phone");
+    await bob.getByRole("button", { name: "Start" }).click();
+    await bob.getByRole("heading", { name: shortAddr(address(KEYS.alice)) }).waitFor(WAIT);
+    const dmId = (await bob.getByTestId("room-id").textContent())!.trim();
+    const bobComposer = bob.getByRole("textbox", { name: `Message ${shortAddr(address(KEYS.alice))}` });
+    await bobComposer.fill("psst, Alice");
+    await bobComposer.press("Enter");
+    await bob.locator('li.msg[data-status="sent"]', { hasText: "psst, Alice" }).waitFor(WAIT);
+
+    // Alice starts a direct message to Bob too: the same room, not a second one.
+    await alice.evaluate(() => (window.location.hash = "#/"));
+    await alice.getByRole("link", { name: "New direct message" }).click();
+    await alice.getByLabel("Wallet address").fill(address(KEYS.bob).toLowerCase());
+    await alice.getByRole("button", { name: "Start" }).click();
+    await alice.getByRole("heading", { name: shortAddr(address(KEYS.bob)) }).waitFor(WAIT);
+    expect((await alice.getByTestId("room-id").textContent())!.trim()).toBe(dmId);
+    await alice.locator("li.msg", { hasText: "psst, Alice" }).waitFor(WAIT);
+    const composer = alice.getByRole("textbox", { name: `Message ${shortAddr(address(KEYS.bob))}` });
+    await composer.fill("hi Bob, only we can read this");
+    await composer.press("Enter");
+    await bob.locator("li.msg", { hasText: "hi Bob, only we can read this" }).waitFor(WAIT);
+
+    const stored = await apiGet(bob, `/v1/rooms/${dmId}/messages`);
+    const texts = (stored.body.messages as { kind: string; encrypted?: boolean; text?: string }[]).filter((m) => m.kind === "text");
+    expect(texts).toHaveLength(2);
+    expect(texts.every((m) => m.encrypted === true && m.text === undefined)).toBe(true);
+    expect(await alice.locator(".unverified").count()).toBe(0);
+
+    // A direct room keeps its two members: no role or removal buttons.
+    await alice.getByRole("button", { name: "Members", exact: true }).click();
+    const panel = alice.getByTestId("members-panel");
+    await panel.getByText("Members (2)").waitFor(WAIT);
+    expect(await panel.getByRole("button").count()).toBe(0);
+    await screenshot(alice, "16-direct-message");
+    await screenshot(bob, "16-direct-message-phone");
+  });
+
+  it("lists the node's channels with the default team channel, and joins it from the directory", async () => {
+    await bob.evaluate(() => (window.location.hash = "#/"));
+    await bob.getByRole("link", { name: "Join channel" }).click();
+    const team = bob.locator("li[data-channel-id]", { hasText: "team" }).filter({ hasText: "default" });
+    await team.waitFor(WAIT);
+    await bob.locator(`li[data-channel-id="${channelId}"]`).getByRole("link", { name: "Open town-square" }).waitFor(WAIT);
+    await screenshot(bob, "17-channel-directory-phone");
+    await team.getByRole("button", { name: "Join team" }).click();
+    await bob.getByRole("heading", { name: "team", exact: true }).waitFor(WAIT);
+    await bob.getByText("You joined").waitFor(WAIT);
+  });
+
+  it("the owner changes roles and removes a member, whose browser drops the room and can no longer read it", async () => {
+    const bobAddr = address(KEYS.bob);
+    await alice.evaluate((id) => (window.location.hash = `#/room/${id}`), groupId);
+    await alice.getByRole("heading", { name: "Project X" }).waitFor(WAIT);
+    await alice.getByRole("button", { name: "Members", exact: true }).click();
+    const panel = alice.getByTestId("members-panel");
+    const bobRow = panel.locator(`li[data-member="${bobAddr.toLowerCase()}"]`);
+    await bobRow.getByTestId("role").filter({ hasText: "member" }).waitFor(WAIT);
+
+    // Promote, then demote (only the owner sets roles).
+    await bobRow.getByRole("button", { name: "Make admin" }).click();
+    await bobRow.getByTestId("role").filter({ hasText: "admin" }).waitFor(WAIT);
+    await alice.getByText(`You made ${shortAddr(bobAddr)} admin`).waitFor(WAIT);
+    await bobRow.getByRole("button", { name: "Make member" }).click();
+    await bobRow.getByTestId("role").filter({ hasText: "member" }).waitFor(WAIT);
+    await screenshot(alice, "18-members-and-roles");
+
+    // Bob's list shows the group until he is removed.
+    await bob.evaluate(() => (window.location.hash = "#/"));
+    await bob.getByRole("link", { name: /Project X/ }).waitFor(WAIT);
+    await bobRow.getByRole("button", { name: `Remove ${shortAddr(bobAddr)}` }).click();
+    await alice.getByText(`You removed ${shortAddr(bobAddr)}`).waitFor(WAIT);
+    await panel.getByText("Members (1)").waitFor(WAIT);
+
+    // The node stops Bob's stream (`unsubscribed`): the room leaves his list with a notice.
+    await bob.getByTestId("notice").filter({ hasText: "Project X" }).waitFor(WAIT);
+    expect(await bob.getByRole("link", { name: /Project X/ }).count()).toBe(0);
+    await screenshot(bob, "19-removed-phone");
+    const history = await apiGet(bob, `/v1/rooms/${groupId}/messages`);
+    expect(history.status).toBe(403);
+    expect(history.body.error).toBe("not_a_member");
+
+    // Alice's next message starts a new epoch wrapped for her devices only.
+    const composer = alice.getByRole("textbox", { name: "Message Project X" });
+    await composer.fill("after Bob left");
+    await composer.press("Enter");
+    await alice.locator('li.msg[data-status="sent"]', { hasText: "after Bob left" }).waitFor(WAIT);
+    await expect.poll(() => alice.getByText("You started a new key epoch").count(), WAIT).toBe(2);
+    const members = await apiGet(alice, `/v1/rooms/${groupId}/members`);
+    expect(members.body.members.map((m: { address: string }) => m.address)).toEqual([address(KEYS.alice)]);
+    expect(members.body.epoch.box_keys).toHaveLength(1);
+    expect(members.body.rotate).toBe(false);
+    // And Bob's browser shows nothing of the room.
+    await bob.evaluate((id) => (window.location.hash = `#/room/${id}`), groupId);
+    await bob.getByText("You are not in this room.").waitFor(WAIT);
+    expect(await bob.getByText("after Bob left").count()).toBe(0);
   });
 });
 
