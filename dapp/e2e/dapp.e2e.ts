@@ -144,6 +144,24 @@ describe("dApp against a live node", () => {
     await bob.getByRole("link", { name: "Back to rooms" }).first().click();
   });
 
+  it("a second device of a member cannot open messages sealed before it existed, and says so", async () => {
+    // Bob signs in on another browser: a new device key the old epochs were not wrapped for.
+    const c = await newContext();
+    await installWallet(c, { privateKey: KEYS.bob, name: "Bob Laptop Wallet" });
+    const laptop = await c.newPage();
+    await signIn(laptop, node.url, "Bob Laptop Wallet");
+    await laptop.getByRole("link", { name: /Project X/ }).click();
+    const unreadable = laptop.locator('[data-sealed="no_key"]');
+    await expect.poll(() => unreadable.count(), WAIT).toBe(3);
+    await unreadable.first().getByText("Encrypted for a key this device does not hold.").waitFor(WAIT);
+    expect(await laptop.getByText("hello from Alice").count()).toBe(0);
+    await screenshot(laptop, "05-group-other-device");
+    // The node now asks for a new epoch: the member devices changed.
+    const members = await apiGet(laptop, `/v1/rooms/${groupId}/members`);
+    expect(members.body.rotate).toBe(true);
+    await c.close();
+  });
+
   it("creates a public channel that another wallet joins by id, and both exchange messages live", async () => {
     await alice.getByRole("link", { name: "New channel" }).click();
     await alice.getByLabel("Name").fill("town-square");

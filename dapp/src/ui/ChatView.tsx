@@ -155,13 +155,13 @@ function MessageRow({ m, self, onRetry }: { m: ChatMessage; self: string; onRetr
   if (m.kind === "text" && m.encrypted && m.sealed === "no_key") {
     body = (
       <p className="text muted sealed-no-key" data-sealed="no_key">
-        🔒 Encrypted for a key this device does not hold.
+        Encrypted for a key this device does not hold.
       </p>
     );
   } else if (m.kind === "text" && m.encrypted && m.sealed === "bad") {
     body = (
       <p className="text unverified-text" data-sealed="bad">
-        🔒 This encrypted message does not open (tampered or malformed).
+        This encrypted message does not open (tampered or malformed).
       </p>
     );
   } else if (m.kind === "text" && m.encrypted && text === undefined) {
@@ -177,9 +177,9 @@ function MessageRow({ m, self, onRetry }: { m: ChatMessage; self: string; onRetr
         </span>{" "}
         <time dateTime={new Date(m.timestamp_ms).toISOString()}>{formatTime(m.timestamp_ms)}</time>
         {m.encrypted && m.sealed === "open" && (
-          <span className="muted small" title="End-to-end encrypted" data-testid="e2e-badge">
+          <span className="muted small" title="End-to-end encrypted: opened with this device's key" data-testid="e2e-badge">
             {" "}
-            · 🔒
+            · encrypted
           </span>
         )}
         {m.status === "pending" && <span className="muted small"> · Sending…</span>}
