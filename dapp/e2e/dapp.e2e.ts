@@ -337,6 +337,13 @@ describe("dApp against a live node", () => {
     await team.getByRole("button", { name: "Join team" }).click();
     await bob.getByRole("heading", { name: "team", exact: true }).waitFor(WAIT);
     await bob.getByText("You joined").waitFor(WAIT);
+
+    // A member may leave; the channel leaves the list, with no removal notice.
+    await bob.getByRole("button", { name: "Members", exact: true }).click();
+    await bob.getByRole("button", { name: "Leave channel" }).click();
+    await bob.getByRole("link", { name: "New direct message" }).waitFor(WAIT);
+    await expect.poll(() => bob.locator(`a.room-link`, { hasText: /^#?\s*team/ }).count(), WAIT).toBe(0);
+    expect(await bob.getByTestId("notice").count()).toBe(0);
   });
 
   it("the owner changes roles and removes a member, whose browser drops the room and can no longer read it", async () => {
@@ -356,12 +363,28 @@ describe("dApp against a live node", () => {
     await bobRow.getByTestId("role").filter({ hasText: "member" }).waitFor(WAIT);
     await screenshot(alice, "18-members-and-roles");
 
+    // An admin invites: a wallet that never signed in is listed without a device.
+    await panel.getByLabel("Invite by address").fill(address(KEYS.dave));
+    await panel.getByRole("button", { name: "Invite", exact: true }).click();
+    await alice.getByText(`You invited ${shortAddr(address(KEYS.dave))}`).waitFor(WAIT);
+    await panel.getByText("Members (3)").waitFor(WAIT);
+    await panel.locator(`li[data-member="${address(KEYS.dave).toLowerCase()}"]`).getByText("no device yet").waitFor(WAIT);
+
+    // A plain member sees the list, but no invite, role or removal controls.
+    await bob.evaluate((id) => (window.location.hash = `#/room/${id}`), groupId);
+    await bob.getByRole("button", { name: "Members", exact: true }).click();
+    const bobPanel = bob.getByTestId("members-panel");
+    await bobPanel.getByText("Members (3)").waitFor(WAIT);
+    expect(await bobPanel.getByRole("button", { name: /Remove|Make|Invite/ }).count()).toBe(0);
+    await bobPanel.getByRole("button", { name: "Leave group" }).waitFor(WAIT);
+    await screenshot(bob, "18-members-as-member-phone");
+
     // Bob's list shows the group until he is removed.
     await bob.evaluate(() => (window.location.hash = "#/"));
     await bob.getByRole("link", { name: /Project X/ }).waitFor(WAIT);
     await bobRow.getByRole("button", { name: `Remove ${shortAddr(bobAddr)}` }).click();
     await alice.getByText(`You removed ${shortAddr(bobAddr)}`).waitFor(WAIT);
-    await panel.getByText("Members (1)").waitFor(WAIT);
+    await panel.getByText("Members (2)").waitFor(WAIT);
 
     // The node stops Bob's stream (`unsubscribed`): the room leaves his list with a notice.
     await bob.getByTestId("notice").filter({ hasText: "Project X" }).waitFor(WAIT);
@@ -378,7 +401,9 @@ describe("dApp against a live node", () => {
     await alice.locator('li.msg[data-status="sent"]', { hasText: "after Bob left" }).waitFor(WAIT);
     await expect.poll(() => alice.getByText("You started a new key epoch").count(), WAIT).toBe(2);
     const members = await apiGet(alice, `/v1/rooms/${groupId}/members`);
-    expect(members.body.members.map((m: { address: string }) => m.address)).toEqual([address(KEYS.alice)]);
+    const left = members.body.members.map((m: { address: string }) => m.address);
+    expect(left).toContain(address(KEYS.alice));
+    expect(left).not.toContain(address(KEYS.bob));
     expect(members.body.epoch.box_keys).toHaveLength(1);
     expect(members.body.rotate).toBe(false);
     // And Bob's browser shows nothing of the room.
