@@ -127,3 +127,17 @@ async fn settle<P: Provider>(
     tracing::info!(target: "node::anchor", %root, count, batch = %batch_id, tx = %receipt.transaction_hash, "anchored");
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::IMessageAnchor;
+    use crate::chain::artifacts::assert_has;
+
+    #[test]
+    fn interface_matches_the_contract() {
+        assert_has::<IMessageAnchor::anchorCall>("MessageAnchor", "MessageAnchor");
+        assert_has::<IMessageAnchor::batchOfCall>("MessageAnchor", "MessageAnchor");
+        assert_has::<IMessageAnchor::verifyCall>("MessageAnchor", "MessageAnchor");
+        assert_has::<IMessageAnchor::canAnchorCall>("MessageAnchor", "MessageAnchor");
+    }
+}

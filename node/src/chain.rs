@@ -117,3 +117,45 @@ pub async fn check_gate(
     };
     Ok(if balance >= min { GateCheck::Pass(now + recheck_secs) } else { GateCheck::Fail })
 }
+
+/// Test support: what forge built, to hold the node's `sol!` interfaces against.
+#[cfg(test)]
+pub(crate) mod artifacts {
+    use std::collections::BTreeMap;
+
+    /// `signature -> selector hex` of a contract's forge artifact (`out/<Name>.sol/<Name>.json`).
+    pub(crate) fn selectors(file: &str, name: &str) -> BTreeMap<String, String> {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../out/{file}.sol/{name}.json"));
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{}: {e}; build the contracts first (scripts/forge-test)", path.display()));
+        let json: serde_json::Value = serde_json::from_str(&text).expect("artifact json");
+        json["methodIdentifiers"]
+            .as_object()
+            .expect("methodIdentifiers")
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+            .collect()
+    }
+
+    /// Asserts that the contract has each call with the same signature and selector.
+    pub(crate) fn assert_has<C: alloy::sol_types::SolCall>(file: &str, name: &str) {
+        let all = selectors(file, name);
+        let got = all.get(C::SIGNATURE).unwrap_or_else(|| panic!("{name} has no {}", C::SIGNATURE));
+        assert_eq!(got, &hex::encode(C::SELECTOR), "{name}.{}", C::SIGNATURE);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{artifacts::assert_has, *};
+
+    /// The calls the node makes match what forge built (a renamed or retyped function fails here,
+    /// not on a live chain).
+    #[test]
+    fn interfaces_match_the_contracts() {
+        assert_has::<IPaymentsGate::roomInfoCall>("Payments", "Payments");
+        assert_has::<IPaymentsGate::subscriptionExpiryCall>("Payments", "Payments");
+        assert_has::<IBalances::balanceOfCall>("MockERC20", "MockERC20");
+        assert_has::<IERC1271::isValidSignatureCall>("ERC1271Wallet", "ERC1271Wallet");
+    }
+}

@@ -114,3 +114,39 @@ pub fn record(path: &Path, deployment: &Deployment) -> eyre::Result<()> {
     std::fs::write(&tmp, serde_json::to_vec_pretty(&all)?).wrap_err_with(|| format!("writing {}", tmp.display()))?;
     std::fs::rename(&tmp, path).wrap_err_with(|| format!("replacing {}", path.display()))
 }
+
+#[cfg(test)]
+mod tests {
+    use alloy::{primitives::Address, sol_types::SolType};
+
+    /// `(type,...)` of a contract's constructor in its forge artifact.
+    fn constructor(name: &str) -> String {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../out/{name}.sol/{name}.json"));
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{}: {e}; build the contracts first (scripts/forge-test)", path.display()));
+        let json: serde_json::Value = serde_json::from_str(&text).expect("artifact json");
+        let abi = json["abi"].as_array().expect("abi");
+        let ctor = abi.iter().find(|e| e["type"] == "constructor").expect("constructor");
+        let types: Vec<&str> =
+            ctor["inputs"].as_array().expect("inputs").iter().map(|i| i["type"].as_str().expect("type")).collect();
+        format!("({})", types.join(","))
+    }
+
+    /// The arguments `deploy` encodes are what each constructor takes.
+    #[test]
+    fn constructor_arguments_match_the_contracts() {
+        type Registry = (alloy::sol_types::sol_data::Address, alloy::sol_types::sol_data::Uint<64>);
+        type Anchor = (alloy::sol_types::sol_data::Address, alloy::sol_types::sol_data::Address);
+        type Payments = (
+            alloy::sol_types::sol_data::Address,
+            alloy::sol_types::sol_data::Address,
+            alloy::sol_types::sol_data::Uint<16>,
+        );
+        assert_eq!(constructor("NodeRegistry"), Registry::SOL_NAME);
+        assert_eq!(constructor("MessageAnchor"), Anchor::SOL_NAME);
+        assert_eq!(constructor("Payments"), Payments::SOL_NAME);
+        // And the Rust values deploy passes have those types.
+        let _: <Registry as SolType>::RustType = (Address::ZERO, 0u64);
+        let _: <Payments as SolType>::RustType = (Address::ZERO, Address::ZERO, 0u16);
+    }
+}
