@@ -630,3 +630,251 @@ impl Stream {
         }
     }
 }
+
+pub use crate::media::api::{Deleted as MediaDeleted, Uploaded as MediaUploaded};
+
+/// What the sender says about a file it sends to a room (see [`Client::send_media`]).
+#[derive(Debug, Clone, Default)]
+pub struct MediaInfo {
+    /// MIME type (`application/octet-stream` when empty).
+    pub mime: String,
+    /// File name shown to readers.
+    pub name: String,
+    /// Pixels, for images and video (0 when unknown).
+    pub width: u32,
+    /// Pixels, for images and video (0 when unknown).
+    pub height: u32,
+}
+
+/// Media: upload, download, delete, and media messages (encrypted in private rooms).
+impl Client {
+    /// Turns an error reply into [`ClientError::Api`].
+    async fn checked(resp: reqwest::Response) -> Result<reqwest::Response, ClientError> {
+        if resp.status().is_success() {
+            return Ok(resp);
+        }
+        let status = resp.status().as_u16();
+        let v: serde_json::Value = resp.json().await.unwrap_or_default();
+        Err(ClientError::Api {
+            status,
+            code: v["error"].as_str().unwrap_or("unknown").to_string(),
+            message: v["message"].as_str().unwrap_or_default().to_string(),
+        })
+    }
+
+    fn authed(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.token {
+            Some(t) => req.bearer_auth(t),
+            None => req,
+        }
+    }
+
+    /// `POST /v1/media?room=`: uploads `body` as it streams; `len` is sent as `Content-Length`
+    /// when known. Returns the HTTP status (201 new, 200 already uploaded by the caller) and
+    /// the reply.
+    pub async fn upload_media(
+        &self,
+        room: &RoomId,
+        body: reqwest::Body,
+        len: Option<u64>,
+        mime: &str,
+    ) -> Result<(u16, MediaUploaded), ClientError> {
+        let mut req = self
+            .http
+            .post(format!("{}/v1/media?room={room}", self.base))
+            .header(reqwest::header::CONTENT_TYPE, mime)
+            .body(body);
+        if let Some(len) = len {
+            req = req.header(reqwest::header::CONTENT_LENGTH, len);
+        }
+        let resp = Self::checked(self.authed(req).send().await?).await?;
+        let status = resp.status().as_u16();
+        Ok((status, resp.json().await?))
+    }
+
+    /// Uploads a file from disk, streamed.
+    pub async fn upload_media_file(
+        &self,
+        room: &RoomId,
+        path: &std::path::Path,
+        mime: &str,
+    ) -> Result<MediaUploaded, ClientError> {
+        let file =
+            tokio::fs::File::open(path).await.map_err(|e| ClientError::Other(format!("{}: {e}", path.display())))?;
+        let len = file.metadata().await.map_err(|e| ClientError::Other(e.to_string()))?.len();
+        let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024));
+        Ok(self.upload_media(room, body, Some(len), mime).await?.1)
+    }
+
+    /// `GET /v1/media/{cid}`, with an optional `Range` header value; the response streams.
+    pub async fn media_response(&self, cid: &str, range: Option<&str>) -> Result<reqwest::Response, ClientError> {
+        let mut req = self.http.get(format!("{}/v1/media/{cid}", self.base));
+        if let Some(r) = range {
+            req = req.header(reqwest::header::RANGE, r);
+        }
+        Self::checked(self.authed(req).send().await?).await
+    }
+
+    /// A whole file, in memory (small files; see [`Client::fetch_media`] for large ones).
+    pub async fn download_media(&self, cid: &str) -> Result<Vec<u8>, ClientError> {
+        Ok(self.media_response(cid, None).await?.bytes().await?.to_vec())
+    }
+
+    /// `DELETE /v1/media/{cid}?room=`.
+    pub async fn delete_media(&self, cid: &str, room: &RoomId) -> Result<MediaDeleted, ClientError> {
+        let req = self.http.delete(format!("{}/v1/media/{cid}?room={room}", self.base));
+        Ok(Self::checked(self.authed(req).send().await?).await?.json().await?)
+    }
+
+    /// Sends a file to a room as a `KIND_MEDIA` message. In group and direct rooms the file is
+    /// encrypted under a fresh content key as it uploads, and the [`MediaRef`] carrying that key
+    /// is sealed in the message like any private payload.
+    ///
+    /// [`MediaRef`]: dchat_protocol::media::MediaRef
+    pub async fn send_media(
+        &self,
+        room: &RoomId,
+        sender: &PrivateKeySigner,
+        device: &SigningKey,
+        path: &std::path::Path,
+        info: MediaInfo,
+    ) -> Result<(PostResponse, dchat_protocol::media::MediaRef), ClientError> {
+        use dchat_protocol::media::{self, ContentKey, MediaRef};
+
+        let io = |e: std::io::Error| ClientError::Other(format!("{}: {e}", path.display()));
+        let private = self.room(room).await?.kind.is_private();
+        let mime = if info.mime.is_empty() { "application/octet-stream".to_string() } else { info.mime.clone() };
+        let file = tokio::fs::File::open(path).await.map_err(io)?;
+        let size = file.metadata().await.map_err(io)?.len();
+        let (uploaded, key) = if private {
+            let key = ContentKey::random(&mut rand::thread_rng());
+            let body = reqwest::Body::wrap_stream(encrypting(file, &key));
+            let (_, up) =
+                self.upload_media(room, body, Some(media::encrypted_len(size)), "application/octet-stream").await?;
+            (up, Some(key))
+        } else {
+            let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024));
+            (self.upload_media(room, body, Some(size), &mime).await?.1, None)
+        };
+        let r = MediaRef {
+            cid: uploaded.cid,
+            size,
+            mime,
+            width: info.width,
+            height: info.height,
+            name: info.name,
+            key: key.as_ref().map(|k| k.key.to_vec()).unwrap_or_default(),
+            nonce_prefix: key.as_ref().map(|k| k.prefix.to_vec()).unwrap_or_default(),
+        };
+        let reply = self.send_payload(room, sender, device, Kind::Media, &r.encode_to_vec()).await?;
+        Ok((reply, r))
+    }
+
+    /// The [`MediaRef`] of a media message, opened with this device's key in private rooms;
+    /// `Ok(None)` when this device does not hold the message's epoch key.
+    ///
+    /// [`MediaRef`]: dchat_protocol::media::MediaRef
+    pub async fn media_ref(&self, m: &MessageView) -> Result<Option<dchat_protocol::media::MediaRef>, ClientError> {
+        if m.kind != Kind::Media {
+            return Err(ClientError::Other(format!("message {} is not a media message ({:?})", m.id, m.kind)));
+        }
+        let Some(payload) = self.open_payload(m).await? else { return Ok(None) };
+        dchat_protocol::media::MediaRef::decode(payload.as_slice())
+            .map(Some)
+            .map_err(|e| ClientError::Other(format!("media message {} does not decode: {e}", m.id)))
+    }
+
+    /// Downloads the file a [`MediaRef`] names into `out`, decrypting it as it streams when it is
+    /// encrypted, and checks its size. Returns the bytes written. On failure `out` is removed.
+    ///
+    /// [`MediaRef`]: dchat_protocol::media::MediaRef
+    pub async fn fetch_media(
+        &self,
+        r: &dchat_protocol::media::MediaRef,
+        out: &std::path::Path,
+    ) -> Result<u64, ClientError> {
+        let written = self.fetch_media_inner(r, out).await;
+        if written.is_err() {
+            let _ = tokio::fs::remove_file(out).await;
+        }
+        written
+    }
+
+    async fn fetch_media_inner(
+        &self,
+        r: &dchat_protocol::media::MediaRef,
+        out: &std::path::Path,
+    ) -> Result<u64, ClientError> {
+        use tokio::io::AsyncWriteExt;
+        let key = r.content_key().map_err(|e| ClientError::Other(e.to_string()))?;
+        let io = |e: std::io::Error| ClientError::Other(format!("{}: {e}", out.display()));
+        let mut file = tokio::fs::File::create(out).await.map_err(io)?;
+        let mut dec = key.as_ref().map(dchat_protocol::media::Decryptor::new);
+        let mut body = self.media_response(&r.cid, None).await?.bytes_stream();
+        let mut written: u64 = 0;
+        let bad = |e: dchat_protocol::media::MediaError| ClientError::Other(format!("media {}: {e}", r.cid));
+        while let Some(piece) = body.next().await {
+            let piece = piece?;
+            let plain = match &mut dec {
+                Some(d) => d.push(&piece).map_err(bad)?,
+                None => piece.to_vec(),
+            };
+            written += plain.len() as u64;
+            file.write_all(&plain).await.map_err(io)?;
+        }
+        if let Some(d) = dec {
+            let last = d.finish().map_err(bad)?;
+            written += last.len() as u64;
+            file.write_all(&last).await.map_err(io)?;
+        }
+        file.sync_all().await.map_err(io)?;
+        if written != r.size {
+            return Err(ClientError::Other(format!(
+                "media {}: got {written} bytes, the message says {}",
+                r.cid, r.size
+            )));
+        }
+        Ok(written)
+    }
+
+    /// A message of a room by id, searching history from the newest.
+    pub async fn find_message(&self, room: &RoomId, id: &str) -> Result<Option<MessageView>, ClientError> {
+        let want = id.trim_start_matches("0x").to_ascii_lowercase();
+        let mut before: Option<String> = None;
+        loop {
+            let page = self.history(room, None, before.as_deref(), Some(200)).await?;
+            if let Some(m) = page.messages.iter().find(|m| m.id.trim_start_matches("0x") == want) {
+                return Ok(Some(m.clone()));
+            }
+            match page.messages.first() {
+                Some(first) if page.has_more => before = Some(first.id.clone()),
+                _ => return Ok(None),
+            }
+        }
+    }
+}
+
+/// A file's ciphertext as it is read and encrypted, chunk by chunk (the file is never held
+/// whole).
+fn encrypting(
+    file: tokio::fs::File,
+    key: &dchat_protocol::media::ContentKey,
+) -> impl futures::Stream<Item = std::io::Result<Vec<u8>>> + Send + 'static {
+    use dchat_protocol::media::{CHUNK, Encryptor};
+    use tokio::io::AsyncReadExt;
+    let state = Some((file, Encryptor::new(key), vec![0u8; CHUNK]));
+    futures::stream::try_unfold(state, |state| async move {
+        let Some((mut file, mut enc, mut buf)) = state else { return Ok(None) };
+        loop {
+            let n = file.read(&mut buf).await?;
+            if n == 0 {
+                let last = enc.finish().map_err(std::io::Error::other)?;
+                return Ok(Some((last, None)));
+            }
+            let out = enc.push(&buf[..n]).map_err(std::io::Error::other)?;
+            if !out.is_empty() {
+                return Ok(Some((out, Some((file, enc, buf)))));
+            }
+        }
+    })
+}

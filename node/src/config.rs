@@ -46,6 +46,97 @@ pub struct Config {
     /// Directory of the built web dApp (`dapp/dist`), served at `/` with `index.html` for
     /// unknown paths. Unset: no dApp is served.
     pub dapp_dir: Option<PathBuf>,
+    /// Media uploads: limits, quotas, retention and where files are pinned.
+    pub media: MediaConfig,
+}
+
+/// Media uploads (`POST /v1/media`): limits, quotas, retention and where files are pinned.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MediaConfig {
+    /// Kubo RPC API to pin media in (e.g. `http://127.0.0.1:5001`). Unset: the node keeps the
+    /// blocks itself under `data_dir/media`, with the CIDs Kubo would give.
+    pub ipfs_api: Option<String>,
+    /// Seconds one IPFS API call may take (adding a file is bounded by its upload instead).
+    pub ipfs_timeout_secs: u64,
+    /// Largest file accepted, bytes.
+    pub max_file_bytes: u64,
+    /// Per room kind (`group`, `channel`, `direct`) overrides of `max_file_bytes`.
+    pub max_file_bytes_by_kind: std::collections::BTreeMap<String, u64>,
+    /// Content types accepted: exact (`image/png`) or a whole family (`image/*`); `*/*` accepts
+    /// any. Private-room uploads are ciphertext sent as `application/octet-stream`.
+    pub allowed_types: Vec<String>,
+    /// Bytes one wallet's uploads may reference in total (each reference counts its file).
+    pub user_quota_bytes: u64,
+    /// Bytes one room's media may reference in total.
+    pub room_quota_bytes: u64,
+    /// Seconds after upload when a reference expires and its file is unpinned (unless other
+    /// references keep it). Unset: media stays until deleted.
+    pub retention_secs: Option<u64>,
+    /// Seconds between two retention sweeps.
+    pub retention_interval_secs: u64,
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        Self {
+            ipfs_api: None,
+            ipfs_timeout_secs: 30,
+            max_file_bytes: 100 * 1024 * 1024,
+            max_file_bytes_by_kind: std::collections::BTreeMap::new(),
+            allowed_types: ["image/*", "video/*", "audio/*", "text/plain", "application/pdf"]
+                .into_iter()
+                .chain(["application/octet-stream"])
+                .map(String::from)
+                .collect(),
+            user_quota_bytes: 1024 * 1024 * 1024,
+            room_quota_bytes: 10 * 1024 * 1024 * 1024,
+            retention_secs: None,
+            retention_interval_secs: 3600,
+        }
+    }
+}
+
+impl MediaConfig {
+    /// The largest file accepted in a room of this kind.
+    pub fn max_file_bytes_for(&self, kind: crate::store::RoomKind) -> u64 {
+        self.max_file_bytes_by_kind.get(kind.as_str()).copied().unwrap_or(self.max_file_bytes)
+    }
+
+    /// Whether uploads of this content type (lowercase, without parameters) are accepted.
+    pub fn allows_type(&self, mime: &str) -> bool {
+        let family = mime.split('/').next().unwrap_or_default();
+        self.allowed_types.iter().any(|t| {
+            t == "*/*"
+                || t.eq_ignore_ascii_case(mime)
+                || t.strip_suffix("/*").is_some_and(|f| f.eq_ignore_ascii_case(family))
+        })
+    }
+
+    fn validate(&self) -> eyre::Result<()> {
+        if let Some(api) = &self.ipfs_api {
+            let url = url::Url::parse(api).wrap_err_with(|| format!("media.ipfs_api {api:?} is not a URL"))?;
+            if !matches!(url.scheme(), "http" | "https") {
+                bail!("media.ipfs_api {api:?} must be an http(s) URL such as http://127.0.0.1:5001");
+            }
+        }
+        for kind in self.max_file_bytes_by_kind.keys() {
+            if kind.parse::<crate::store::RoomKind>().is_err() {
+                bail!("media.max_file_bytes_by_kind: {kind:?} is not a room kind (group, channel or direct)");
+            }
+        }
+        for t in &self.allowed_types {
+            let well_formed =
+                t.split_once('/').is_some_and(|(a, b)| !a.is_empty() && !b.is_empty() && !t.contains(';'));
+            if !well_formed {
+                bail!("media.allowed_types: {t:?} is not a type such as image/png, image/* or */*");
+            }
+        }
+        if self.retention_interval_secs == 0 {
+            bail!("media.retention_interval_secs must be at least 1");
+        }
+        Ok(())
+    }
 }
 
 /// Rooms.
@@ -161,6 +252,7 @@ impl Default for Config {
             anchor: None,
             dapp_dir: None,
             rooms: RoomsConfig::default(),
+            media: MediaConfig::default(),
         }
     }
 }
@@ -198,6 +290,7 @@ impl Config {
         if self.auth.token_ttl_secs <= 0 || self.auth.nonce_ttl_secs <= 0 {
             bail!("auth.token_ttl_secs and auth.nonce_ttl_secs must be positive");
         }
+        self.media.validate()?;
         Ok(())
     }
 

@@ -9,6 +9,7 @@ pub mod deploy;
 pub mod gates;
 pub mod hub;
 pub mod ingest;
+pub mod media;
 pub mod p2p;
 pub mod ratelimit;
 pub mod rooms;
@@ -171,6 +172,7 @@ pub async fn spawn_with(config: Config, secrets: Secrets) -> eyre::Result<NodeHa
         Some(a) => Some(anchor_target(&config, a, secrets.anchor_key.clone()).await?),
         None => None,
     };
+    let media = media::Media::open(&config.media, &config.data_dir).await?;
     let rl = &config.rate_limit;
     let state = AppState::new(Inner {
         ip_limits: RateLimiter::new(rl.ip_per_sec, rl.ip_burst, rl.max_keys),
@@ -184,6 +186,7 @@ pub async fn spawn_with(config: Config, secrets: Secrets) -> eyre::Result<NodeHa
         shutdown: shutdown.clone(),
         p2p: network.as_ref().map(|n| n.client.clone()),
         anchor: anchoring.as_ref().map(|(t, _)| *t),
+        media,
         config,
     });
 
@@ -196,6 +199,12 @@ pub async fn spawn_with(config: Config, secrets: Secrets) -> eyre::Result<NodeHa
         }
     });
     tracker.spawn(prune_nonces(state.clone()));
+    match media::api::sweep_orphans(&state).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(target: "node::media", removed = n, "unpinned media no room references"),
+        Err(e) => tracing::warn!(target: "node::media", code = e.code, "could not sweep unreferenced media"),
+    }
+    tracker.spawn(media::api::retention(state.clone()));
     if let (Some((target, key)), Some(rpc)) = (anchoring, state.config.rpc_url.clone()) {
         tracker.spawn(anchor::run(state.clone(), rpc, key, target, shutdown.clone()));
     }

@@ -50,6 +50,10 @@ struct Args {
     /// Serve the built web dApp from this directory at `/` (e.g. dapp/dist).
     #[arg(long, env = "DCHAT_DAPP_DIR")]
     dapp_dir: Option<std::path::PathBuf>,
+    /// Kubo RPC API to pin media in, e.g. http://127.0.0.1:5001 (default: the node keeps media
+    /// blocks itself in the data directory).
+    #[arg(long, env = "DCHAT_IPFS_API")]
+    ipfs_api: Option<String>,
 }
 
 #[tokio::main]
@@ -94,6 +98,9 @@ async fn main() -> eyre::Result<()> {
     }
     if args.no_p2p {
         config.p2p.enabled = false;
+    }
+    if args.ipfs_api.is_some() {
+        config.media.ipfs_api = args.ipfs_api;
     }
     init_tracing(config.log_format);
 

@@ -59,6 +59,8 @@ pub struct Inner {
     pub p2p: Option<crate::p2p::P2p>,
     /// Where messages are anchored, when anchoring is on.
     pub anchor: Option<crate::anchor::Target>,
+    /// Media uploads and their store.
+    pub media: crate::media::Media,
 }
 
 impl std::ops::Deref for AppState {
@@ -157,6 +159,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/ws", get(ws::upgrade))
         .route("/messages/{id}/proof", get(messages::proof))
+        .route("/media", post(crate::media::api::upload).layer(DefaultBodyLimit::disable()))
+        .route("/media/{cid}", get(crate::media::api::download).delete(crate::media::api::delete))
         .layer(DefaultBodyLimit::max(16 * 1024))
         .layer(middleware::from_fn_with_state(state.clone(), limit_ip));
     let api_not_found = || async { ApiError::not_found("not_found", "no such endpoint") };

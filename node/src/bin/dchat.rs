@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use alloy::signers::local::PrivateKeySigner;
 use clap::{Parser, Subcommand};
 use dchat_node::{
-    client::{Client, Incoming, MessageView, SignIn},
+    client::{Client, Incoming, MediaInfo, MessageView, SignIn},
     store::RoomKind,
     write_private,
 };
@@ -69,6 +69,32 @@ enum Cmd {
         /// Room ids.
         #[arg(required = true)]
         rooms: Vec<String>,
+    },
+    /// Send and fetch files.
+    #[command(subcommand)]
+    Media(MediaCmd),
+}
+
+#[derive(Debug, Subcommand)]
+enum MediaCmd {
+    /// Upload a file and post it to a room (encrypted first in group and direct rooms).
+    Put {
+        /// Room id.
+        room: String,
+        /// The file.
+        file: PathBuf,
+        /// MIME type (default: guessed from the file name).
+        #[arg(long)]
+        mime: Option<String>,
+    },
+    /// Download the file of a media message (and decrypt it).
+    Get {
+        /// Room id.
+        room: String,
+        /// Id of the media message.
+        message: String,
+        /// Where to write the file.
+        out: PathBuf,
     },
 }
 
@@ -258,9 +284,9 @@ async fn run(args: Args) -> eyre::Result<()> {
                     println!("{address} is now {}", role.as_str());
                 }
                 RoomsCmd::Policy { room, policy } => {
-                    let p = Policy::parse(&policy)
-                        .filter(|p| !p.is_gated())
-                        .ok_or_else(|| eyre!("policy must be invite_only or open (gated rooms: dchat rooms gate)"))?;
+                    let p = Policy::parse(&policy).filter(|p| !p.is_gated()).ok_or_else(|| {
+                        eyre!("policy must be invite_only or open (token-gated and paid rooms are set through the API)")
+                    })?;
                     client.set_policy(&parse_room(&room)?, &w, &d, p, None).await?;
                     println!("policy is now {}", p.as_str());
                 }
@@ -291,6 +317,40 @@ async fn run(args: Args) -> eyre::Result<()> {
             {
                 println!("(older: dchat history {room} --before {})", first.id);
             }
+        }
+        Cmd::Media(MediaCmd::Put { room, file, mime }) => {
+            let client = signed_in(&home, &args.node)?;
+            let room = parse_room(&room)?;
+            let head = read_head(&file)?;
+            let info = MediaInfo {
+                mime: mime.unwrap_or_else(|| guess_mime(&file, &head).to_string()),
+                name: file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+                width: image_size(&head).map_or(0, |s| s.0),
+                height: image_size(&head).map_or(0, |s| s.1),
+            };
+            let (reply, r) = client
+                .send_media(&room, &wallet(&home)?, &device(&home)?, &file, info)
+                .await
+                .wrap_err_with(|| format!("sending {}", file.display()))?;
+            let how = if r.is_encrypted() { "encrypted, " } else { "" };
+            println!("{} ({how}{} bytes, {}, cid {})", reply.id, r.size, r.mime, r.cid);
+        }
+        Cmd::Media(MediaCmd::Get { room, message, out }) => {
+            let client = signed_in(&home, &args.node).unwrap_or_else(|_| Client::new(&args.node));
+            let room = parse_room(&room)?;
+            let m =
+                client.find_message(&room, &message).await?.ok_or_else(|| eyre!("no message {message} in {room}"))?;
+            let r = client
+                .media_ref(&m)
+                .await?
+                .ok_or_else(|| eyre!("this device does not hold the key of message {message}"))?;
+            let n = client.fetch_media(&r, &out).await.wrap_err_with(|| format!("fetching {}", r.cid))?;
+            println!(
+                "{} ({n} bytes, {}) -> {}",
+                if r.name.is_empty() { &r.cid } else { &r.name },
+                r.mime,
+                out.display()
+            );
         }
         Cmd::Tail { rooms } => {
             let client = signed_in(&home, &args.node).unwrap_or_else(|_| Client::new(&args.node));
@@ -348,6 +408,14 @@ async fn print_message(client: &Client, m: &MessageView) {
             Ok(None) => "<encrypted for a key this device does not hold>".into(),
             Err(e) => format!("<cannot decrypt: {e}>"),
         },
+        (None, Kind::Media) => match client.media_ref(m).await {
+            Ok(Some(r)) => format!(
+                "[file {:?}, {} bytes, {}] (dchat media get {} {} <file>)",
+                r.name, r.size, r.mime, m.room, m.id
+            ),
+            Ok(None) => "<encrypted file for a key this device does not hold>".into(),
+            Err(e) => format!("<unreadable file: {e}>"),
+        },
         (None, Kind::CreateRoom) => "* created the room".into(),
         (None, Kind::Join) => "* joined".into(),
         (None, Kind::Invite) => "* invited members".into(),
@@ -359,6 +427,82 @@ async fn print_message(client: &Client, m: &MessageView) {
         (None, kind) => format!("<{kind:?}, {} bytes>", m.payload_len),
     };
     println!("{when} {}: {text}", m.sender);
+}
+
+/// The first bytes of a file (to guess its type and image size).
+fn read_head(path: &Path) -> eyre::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut head = Vec::with_capacity(32);
+    std::fs::File::open(path)
+        .wrap_err_with(|| format!("opening {}", path.display()))?
+        .take(32)
+        .read_to_end(&mut head)?;
+    Ok(head)
+}
+
+/// A MIME type from the file's first bytes or, failing that, its extension.
+fn guess_mime(path: &Path, head: &[u8]) -> &'static str {
+    match head {
+        [0x89, b'P', b'N', b'G', ..] => return "image/png",
+        [0xff, 0xd8, 0xff, ..] => return "image/jpeg",
+        [b'G', b'I', b'F', b'8', ..] => return "image/gif",
+        [b'%', b'P', b'D', b'F', ..] => return "application/pdf",
+        [b'R', b'I', b'F', b'F', _, _, _, _, b'W', b'E', b'B', b'P', ..] => return "image/webp",
+        _ => {}
+    }
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or_default().to_ascii_lowercase();
+    match ext.as_str() {
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "gif" => "image/gif",
+        "webp" => "image/webp",
+        "svg" => "image/svg+xml",
+        "mp4" => "video/mp4",
+        "webm" => "video/webm",
+        "mp3" => "audio/mpeg",
+        "ogg" => "audio/ogg",
+        "wav" => "audio/wav",
+        "pdf" => "application/pdf",
+        "txt" | "md" => "text/plain",
+        _ => "application/octet-stream",
+    }
+}
+
+/// Width and height of a PNG or GIF, from its header.
+fn image_size(head: &[u8]) -> Option<(u32, u32)> {
+    match head {
+        [
+            0x89,
+            b'P',
+            b'N',
+            b'G',
+            _,
+            _,
+            _,
+            _,
+            _,
+            _,
+            _,
+            _,
+            b'I',
+            b'H',
+            b'D',
+            b'R',
+            w0,
+            w1,
+            w2,
+            w3,
+            h0,
+            h1,
+            h2,
+            h3,
+            ..,
+        ] => Some((u32::from_be_bytes([*w0, *w1, *w2, *w3]), u32::from_be_bytes([*h0, *h1, *h2, *h3]))),
+        [b'G', b'I', b'F', b'8', _, _, w0, w1, h0, h1, ..] => {
+            Some((u32::from(u16::from_le_bytes([*w0, *w1])), u32::from(u16::from_le_bytes([*h0, *h1]))))
+        }
+        _ => None,
+    }
 }
 
 fn parse_room(raw: &str) -> eyre::Result<RoomId> {

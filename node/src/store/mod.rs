@@ -219,6 +219,11 @@ impl Store {
         self.backend
     }
 
+    /// The connection pool, for modules that keep their own tables (media).
+    pub(crate) fn pool(&self) -> &Pool<Any> {
+        &self.pool
+    }
+
     /// Closes the pool, flushing the WAL.
     pub async fn close(&self) {
         self.pool.close().await;
