@@ -198,11 +198,11 @@ export class ChatStore {
     const known = this.rooms.filter((r) => rooms.includes(r.id.toLowerCase()));
     if (known.length === 0) return;
     this.rooms = this.rooms.filter((r) => !rooms.includes(r.id.toLowerCase()));
-    this.forget(rooms, known);
+    this.forget(rooms, known, true);
     this.changed();
   }
 
-  private forget(ids: string[], rooms: Room[]): void {
+  private forget(ids: string[], rooms: Room[], removed = false): void {
     for (const id of ids.map((i) => i.toLowerCase())) {
       this.timelines.delete(id);
       this.epochKeys.delete(id);
@@ -211,7 +211,7 @@ export class ChatStore {
     this.live.forget(ids);
     const names = rooms.map((r) => this.displayName(r));
     if (names.length > 0 && !rooms.every((r) => this.leaving.has(r.id.toLowerCase()))) {
-      this.notice = `You are no longer a member of ${names.join(", ")}: you were removed.`;
+      this.notice = `You are no longer a member of ${names.join(", ")}${removed ? ": you were removed" : ""}.`;
     }
   }
 
