@@ -411,6 +411,22 @@ describe("dApp against a live node", () => {
     await bob.getByText("You are not in this room.").waitFor(WAIT);
     expect(await bob.getByText("after Bob left").count()).toBe(0);
   });
+
+  it("the owner hands ownership over after confirming, and becomes an admin who may leave", async () => {
+    const dave = address(KEYS.dave);
+    const panel = alice.getByTestId("members-panel");
+    const daveRow = panel.locator(`li[data-member="${dave.toLowerCase()}"]`);
+    alice.once("dialog", (d) => void d.accept());
+    await daveRow.getByRole("button", { name: "Make owner" }).click();
+    await alice.getByText(`You handed ownership to ${shortAddr(dave)}`).waitFor(WAIT);
+    await daveRow.getByTestId("role").filter({ hasText: "owner" }).waitFor(WAIT);
+    await panel.locator(`li[data-member="${address(KEYS.alice).toLowerCase()}"]`).getByTestId("role").filter({ hasText: "admin" }).waitFor(WAIT);
+    // Only the owner sets roles; an admin may still invite, and may leave.
+    expect(await panel.getByRole("button", { name: /Make / }).count()).toBe(0);
+    await panel.getByRole("button", { name: "Invite", exact: true }).waitFor(WAIT);
+    await panel.getByRole("button", { name: "Leave group" }).waitFor(WAIT);
+    await screenshot(alice, "20-ownership-handed-over");
+  });
 });
 
 describe("error states", () => {
