@@ -43,6 +43,8 @@ pub struct Config {
     pub anchor: Option<crate::anchor::AnchorConfig>,
     /// Rooms.
     pub rooms: RoomsConfig,
+    /// Indexers allowed to read the ordered message log (`/v1/log`).
+    pub indexer: IndexerAccessConfig,
     /// Directory of the built web dApp (`dapp/dist`), served at `/` with `index.html` for
     /// unknown paths. Unset: no dApp is served.
     pub dapp_dir: Option<PathBuf>,
@@ -137,6 +139,15 @@ impl MediaConfig {
         }
         Ok(())
     }
+}
+
+/// Indexers allowed to read the ordered message log (`/v1/log`): each sends its key as a bearer
+/// token; the node keeps only the keys' SHA-256 (hex, `printf %s "$KEY" | sha256sum`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IndexerAccessConfig {
+    /// SHA-256 (hex) of each accepted indexer key. Empty: the log is closed.
+    pub key_hashes: Vec<String>,
 }
 
 /// Rooms.
@@ -252,6 +263,7 @@ impl Default for Config {
             anchor: None,
             dapp_dir: None,
             rooms: RoomsConfig::default(),
+            indexer: IndexerAccessConfig::default(),
             media: MediaConfig::default(),
         }
     }

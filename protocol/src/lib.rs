@@ -9,6 +9,7 @@ pub mod ids;
 pub mod media;
 pub mod merkle;
 pub mod room;
+pub mod search;
 pub mod siwe;
 pub mod token;
 pub mod wire;

@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod log;
 pub mod messages;
 pub mod rooms;
 pub mod ws;
@@ -159,6 +160,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/ws", get(ws::upgrade))
         .route("/messages/{id}/proof", get(messages::proof))
+        .route("/log", get(log::log))
+        .route("/log/summary", get(log::summary))
+        .route("/log/rooms", get(log::rooms))
+        .route("/log/rooms/{id}", get(log::room))
         .route("/media", post(crate::media::api::upload).layer(DefaultBodyLimit::disable()))
         .route("/media/{cid}", get(crate::media::api::download).delete(crate::media::api::delete))
         .layer(DefaultBodyLimit::max(16 * 1024))

@@ -1,0 +1,468 @@
+//! The indexer's PostgreSQL store (`migrations/`, forward-only, applied at start): rooms and
+//! members mirrored from the node, every message of its log (text only for public channels),
+//! keyed tokens of encrypted-room messages, users, and the follower's cursors.
+//!
+//! Messages are upserted by id (`ON CONFLICT DO NOTHING`) and the cursor moves in the same
+//! transaction, so a page applied twice (a crash between the commit and the next read, or a
+//! reconcile refetch) changes nothing: delivery is at least once, the result exactly once.
+
+use std::collections::HashMap;
+
+use dchat_protocol::{Address, B256, RoomId};
+use sqlx::{PgPool, Postgres, Row, Transaction, postgres::PgPoolOptions};
+
+use crate::source::LogRoom;
+
+/// The store.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: PgPool,
+}
+
+/// A message ready to store, decoded and checked from the log.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    /// Message id.
+    pub id: B256,
+    /// Position in the node's log.
+    pub seq: i64,
+    /// Room.
+    pub room: RoomId,
+    /// Sending wallet.
+    pub sender: Address,
+    /// Kind number.
+    pub kind: i32,
+    /// Lamport clock.
+    pub lamport: i64,
+    /// Sender's clock, ms.
+    pub timestamp_ms: i64,
+    /// When the node stored it, ms.
+    pub received_at: i64,
+    /// The text to index: only for text messages of public channels.
+    pub body: Option<String>,
+}
+
+/// A room mirrored from the node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomRow {
+    /// `group`, `channel` or `direct`.
+    pub kind: String,
+    /// Name.
+    pub name: String,
+}
+
+impl RoomRow {
+    /// Whether only members may read it.
+    pub fn is_private(&self) -> bool {
+        self.kind != "channel"
+    }
+}
+
+/// A message hit.
+#[derive(Debug, Clone)]
+pub struct Hit {
+    /// Message id.
+    pub id: B256,
+    /// Room.
+    pub room: RoomId,
+    /// Room name.
+    pub room_name: String,
+    /// Sender.
+    pub sender: Address,
+    /// Sender's clock, ms.
+    pub timestamp_ms: i64,
+    /// The text (public channels only).
+    pub body: Option<String>,
+    /// Highlighted excerpt (public channels only).
+    pub highlight: Option<String>,
+    /// Rank (public full text only).
+    pub rank: Option<f32>,
+}
+
+/// A user hit.
+#[derive(Debug, Clone)]
+pub struct UserHit {
+    /// Wallet.
+    pub address: Address,
+    /// Display name, when a profile gives one.
+    pub name: Option<String>,
+    /// Whether the name comes from a verified (LinkedIn-linked) profile.
+    pub verified: bool,
+    /// Similarity, 0..1.
+    pub score: f32,
+}
+
+fn room_id(raw: &[u8]) -> Result<RoomId, sqlx::Error> {
+    RoomId::from_slice(raw).map_err(|e| sqlx::Error::Decode(Box::new(e)))
+}
+
+fn b256(raw: &[u8]) -> Result<B256, sqlx::Error> {
+    B256::try_from(raw).map_err(|e| sqlx::Error::Decode(Box::new(e)))
+}
+
+fn address(raw: &[u8]) -> Result<Address, sqlx::Error> {
+    Address::try_from(raw).map_err(|e| sqlx::Error::Decode(Box::new(e)))
+}
+
+/// Lowercase `0x` hex of an address, as searched.
+pub fn address_hex(a: &Address) -> String {
+    format!("{a:#x}")
+}
+
+impl Store {
+    /// Connects and applies the migrations.
+    pub async fn connect(url: &str) -> eyre::Result<Self> {
+        use eyre::WrapErr;
+        let pool = PgPoolOptions::new()
+            .max_connections(10)
+            .acquire_timeout(std::time::Duration::from_secs(10))
+            .connect(url)
+            .await
+            .wrap_err("connecting to PostgreSQL (database_url)")?;
+        sqlx::migrate!("./migrations").run(&pool).await.wrap_err("applying the indexer's migrations")?;
+        Ok(Self { pool })
+    }
+
+    /// The pool (for tests and tools).
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> bool {
+        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+    }
+
+    /// Closes the pool.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Where the follower of `source` stands (0 before the first page).
+    pub async fn cursor(&self, source: &str) -> sqlx::Result<i64> {
+        let seq: Option<i64> = sqlx::query_scalar("SELECT seq FROM cursors WHERE source = $1")
+            .bind(source)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(seq.unwrap_or(0))
+    }
+
+    /// Which of `rooms` are mirrored already.
+    pub async fn known_rooms(&self, rooms: &[RoomId]) -> sqlx::Result<Vec<RoomId>> {
+        let ids: Vec<Vec<u8>> = rooms.iter().map(|r| r.as_bytes().to_vec()).collect();
+        let rows: Vec<Vec<u8>> =
+            sqlx::query_scalar("SELECT id FROM rooms WHERE id = ANY($1)").bind(&ids).fetch_all(&self.pool).await?;
+        rows.iter().map(|r| room_id(r)).collect()
+    }
+
+    /// A mirrored room.
+    pub async fn room(&self, id: &RoomId) -> sqlx::Result<Option<RoomRow>> {
+        let row = sqlx::query("SELECT kind, name FROM rooms WHERE id = $1")
+            .bind(id.as_bytes().as_slice())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| Ok(RoomRow { kind: r.try_get("kind")?, name: r.try_get("name")? })).transpose()
+    }
+
+    /// Stores a page of the log with the rooms it touched, and moves the cursor of `source` to
+    /// `cursor` (never backwards), in one transaction. Returns how many messages were new.
+    pub async fn apply(
+        &self,
+        source: Option<(&str, i64)>,
+        messages: &[NewMessage],
+        rooms: &[LogRoom],
+        now_ms: i64,
+    ) -> sqlx::Result<u64> {
+        let mut tx = self.pool.begin().await?;
+        for room in rooms {
+            put_room(&mut tx, room, now_ms).await?;
+        }
+        let mut fresh = 0;
+        for m in messages {
+            let r = sqlx::query(
+                "INSERT INTO messages (id, seq, room, sender, kind, lamport, timestamp_ms, received_at, body)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(m.id.as_slice())
+            .bind(m.seq)
+            .bind(m.room.as_bytes().as_slice())
+            .bind(m.sender.as_slice())
+            .bind(m.kind)
+            .bind(m.lamport)
+            .bind(m.timestamp_ms)
+            .bind(m.received_at)
+            .bind(&m.body)
+            .execute(&mut *tx)
+            .await?;
+            fresh += r.rows_affected();
+            put_user(&mut tx, &m.sender, now_ms).await?;
+        }
+        if let Some((source, seq)) = source {
+            sqlx::query(
+                "INSERT INTO cursors (source, seq, updated_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (source) DO UPDATE SET seq = GREATEST(cursors.seq, excluded.seq), updated_at = excluded.updated_at",
+            )
+            .bind(source)
+            .bind(seq)
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(fresh)
+    }
+
+    /// Messages stored per room.
+    pub async fn room_counts(&self) -> sqlx::Result<HashMap<RoomId, i64>> {
+        let rows = sqlx::query("SELECT room, count(*) AS n FROM messages GROUP BY room").fetch_all(&self.pool).await?;
+        rows.iter().map(|r| Ok((room_id(&r.try_get::<Vec<u8>, _>("room")?)?, r.try_get("n")?))).collect()
+    }
+
+    /// Messages stored in all.
+    pub async fn message_count(&self) -> sqlx::Result<i64> {
+        sqlx::query_scalar("SELECT count(*) FROM messages").fetch_one(&self.pool).await
+    }
+
+    /// A stored message's room and sender.
+    pub async fn message(&self, id: &B256) -> sqlx::Result<Option<(RoomId, Address)>> {
+        let row = sqlx::query("SELECT room, sender FROM messages WHERE id = $1")
+            .bind(id.as_slice())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| Ok((room_id(&r.try_get::<Vec<u8>, _>("room")?)?, address(&r.try_get::<Vec<u8>, _>("sender")?)?)))
+            .transpose()
+    }
+
+    /// A member's role.
+    pub async fn role(&self, room: &RoomId, who: &Address) -> sqlx::Result<Option<String>> {
+        sqlx::query_scalar("SELECT role FROM members WHERE room = $1 AND address = $2")
+            .bind(room.as_bytes().as_slice())
+            .bind(who.as_slice())
+            .fetch_optional(&self.pool)
+            .await
+    }
+
+    /// Replaces the keyed tokens of a message.
+    pub async fn put_tokens(&self, id: &B256, room: &RoomId, tokens: &[Vec<u8>]) -> sqlx::Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM message_tokens WHERE message_id = $1").bind(id.as_slice()).execute(&mut *tx).await?;
+        sqlx::query(
+            "INSERT INTO message_tokens (room, token, message_id) SELECT $1, t, $2 FROM UNNEST($3::bytea[]) AS t
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(room.as_bytes().as_slice())
+        .bind(id.as_slice())
+        .bind(tokens)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await
+    }
+
+    /// Ranked full-text search over public channels (one channel when `room` is given).
+    pub async fn search_public(
+        &self,
+        q: &str,
+        room: Option<&RoomId>,
+        limit: i64,
+        offset: i64,
+    ) -> sqlx::Result<Vec<Hit>> {
+        let rows = sqlx::query(
+            "WITH q AS (SELECT websearch_to_tsquery('simple', $1) AS query),
+             hits AS (
+                 SELECT m.id, m.room, m.sender, m.seq, m.timestamp_ms, m.body, r.name AS room_name,
+                        ts_rank_cd(m.tsv, q.query) AS rank
+                 FROM messages m JOIN rooms r ON r.id = m.room, q
+                 WHERE r.kind = 'channel' AND m.tsv @@ q.query AND ($2::bytea IS NULL OR m.room = $2)
+                 ORDER BY rank DESC, m.seq DESC LIMIT $3 OFFSET $4)
+             SELECT hits.*, ts_headline('simple', hits.body, q.query,
+                    'StartSel=<b>, StopSel=</b>, MaxFragments=2, MaxWords=20, MinWords=5') AS highlight
+             FROM hits, q ORDER BY rank DESC, seq DESC",
+        )
+        .bind(q)
+        .bind(room.map(|r| r.as_bytes().to_vec()))
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Hit {
+                    id: b256(&r.try_get::<Vec<u8>, _>("id")?)?,
+                    room: room_id(&r.try_get::<Vec<u8>, _>("room")?)?,
+                    room_name: r.try_get("room_name")?,
+                    sender: address(&r.try_get::<Vec<u8>, _>("sender")?)?,
+                    timestamp_ms: r.try_get("timestamp_ms")?,
+                    body: r.try_get("body")?,
+                    highlight: r.try_get("highlight")?,
+                    rank: Some(r.try_get("rank")?),
+                })
+            })
+            .collect()
+    }
+
+    /// Messages of one (encrypted) room carrying, for every group, at least one of its
+    /// tokens; newest first.
+    pub async fn search_tokens(
+        &self,
+        room: &RoomId,
+        groups: &[Vec<Vec<u8>>],
+        limit: i64,
+        offset: i64,
+    ) -> sqlx::Result<Vec<Hit>> {
+        let mut sql = String::from(
+            "SELECT m.id, m.room, m.sender, m.timestamp_ms, r.name AS room_name
+             FROM messages m JOIN rooms r ON r.id = m.room WHERE m.room = $1",
+        );
+        for i in 0..groups.len() {
+            sql.push_str(&format!(
+                " AND EXISTS (SELECT 1 FROM message_tokens t WHERE t.room = $1 AND t.message_id = m.id \
+                 AND t.token = ANY(${}::bytea[]))",
+                i + 4
+            ));
+        }
+        sql.push_str(" ORDER BY m.seq DESC LIMIT $2 OFFSET $3");
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(room.as_bytes().as_slice()).bind(limit).bind(offset);
+        for g in groups {
+            query = query.bind(g);
+        }
+        let rows = query.fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Hit {
+                    id: b256(&r.try_get::<Vec<u8>, _>("id")?)?,
+                    room: room_id(&r.try_get::<Vec<u8>, _>("room")?)?,
+                    room_name: r.try_get("room_name")?,
+                    sender: address(&r.try_get::<Vec<u8>, _>("sender")?)?,
+                    timestamp_ms: r.try_get("timestamp_ms")?,
+                    body: None,
+                    highlight: None,
+                    rank: None,
+                })
+            })
+            .collect()
+    }
+
+    /// Users whose address or name resembles `q`, among those `caller` may know of: members of
+    /// public channels, people sharing a room with the caller, and users with a profile.
+    pub async fn search_users(&self, q: &str, caller: &Address, limit: i64) -> sqlx::Result<Vec<UserHit>> {
+        let q = q.trim().to_lowercase();
+        let like = format!("%{}%", q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+        let rows = sqlx::query(
+            "SELECT u.address, u.name, u.verified,
+                    GREATEST(similarity(u.address_hex, $1), similarity(coalesce(lower(u.name), ''), $1)) AS score
+             FROM users u
+             WHERE (u.address_hex LIKE $2 OR lower(u.name) LIKE $2 OR u.name % $1)
+               AND (u.name IS NOT NULL
+                    OR u.address = $3
+                    OR EXISTS (SELECT 1 FROM members m JOIN rooms r ON r.id = m.room
+                               WHERE m.address = u.address AND r.kind = 'channel')
+                    OR EXISTS (SELECT 1 FROM members a JOIN members b ON a.room = b.room
+                               WHERE a.address = u.address AND b.address = $3))
+             ORDER BY score DESC, u.address_hex LIMIT $4",
+        )
+        .bind(&q)
+        .bind(&like)
+        .bind(caller.as_slice())
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(UserHit {
+                    address: address(&r.try_get::<Vec<u8>, _>("address")?)?,
+                    name: r.try_get("name")?,
+                    verified: r.try_get("verified")?,
+                    score: r.try_get("score")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Sets (or, with `None`, clears) a user's profile name from the gateway feed, and moves
+    /// the feed cursor, in one transaction.
+    pub async fn put_profiles(
+        &self,
+        source: &str,
+        profiles: &[(Address, Option<String>)],
+        cursor: i64,
+        now_ms: i64,
+    ) -> sqlx::Result<()> {
+        let mut tx = self.pool.begin().await?;
+        for (who, name) in profiles {
+            sqlx::query(
+                "INSERT INTO users (address, address_hex, name, verified, updated_at) VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (address) DO UPDATE SET name = excluded.name, verified = excluded.verified,
+                 updated_at = excluded.updated_at",
+            )
+            .bind(who.as_slice())
+            .bind(address_hex(who))
+            .bind(name)
+            .bind(name.is_some())
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query(
+            "INSERT INTO cursors (source, seq, updated_at) VALUES ($1, $2, $3)
+             ON CONFLICT (source) DO UPDATE SET seq = GREATEST(cursors.seq, excluded.seq), updated_at = excluded.updated_at",
+        )
+        .bind(source)
+        .bind(cursor)
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await
+    }
+
+    /// Mirrors one room (outside a log page, e.g. from reconcile).
+    pub async fn put_room(&self, room: &LogRoom, now_ms: i64) -> sqlx::Result<()> {
+        let mut tx = self.pool.begin().await?;
+        put_room(&mut tx, room, now_ms).await?;
+        tx.commit().await
+    }
+}
+
+async fn put_user(tx: &mut Transaction<'_, Postgres>, who: &Address, now_ms: i64) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO users (address, address_hex, updated_at) VALUES ($1, $2, $3) ON CONFLICT (address) DO NOTHING",
+    )
+    .bind(who.as_slice())
+    .bind(address_hex(who))
+    .bind(now_ms)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Replaces a room's row and member set with what the node reports.
+async fn put_room(tx: &mut Transaction<'_, Postgres>, room: &LogRoom, now_ms: i64) -> sqlx::Result<()> {
+    let id = room.id.as_bytes().as_slice();
+    sqlx::query(
+        "INSERT INTO rooms (id, kind, name, policy, node_count, synced_at) VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, name = excluded.name, policy = excluded.policy,
+         node_count = excluded.node_count, synced_at = excluded.synced_at",
+    )
+    .bind(id)
+    .bind(&room.kind)
+    .bind(&room.name)
+    .bind(&room.policy)
+    .bind(room.count)
+    .bind(now_ms)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query("DELETE FROM members WHERE room = $1").bind(id).execute(&mut **tx).await?;
+    for m in &room.members {
+        let Ok(who) = m.address.parse::<Address>() else {
+            tracing::warn!(target: "indexer::store", address = %m.address, "node listed a member that is not an address");
+            continue;
+        };
+        sqlx::query("INSERT INTO members (room, address, role) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+            .bind(id)
+            .bind(who.as_slice())
+            .bind(&m.role)
+            .execute(&mut **tx)
+            .await?;
+        put_user(tx, &who, now_ms).await?;
+    }
+    Ok(())
+}

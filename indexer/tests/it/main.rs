@@ -1,0 +1,6 @@
+//! Integration tests: the indexer against a real dchat node (in process) and PostgreSQL, all on
+//! loopback.
+
+mod access;
+mod common;
+mod follow;
