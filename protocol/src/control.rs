@@ -282,7 +282,10 @@ impl Control {
             Kind::CreateRoom => Op::Create(CreateRoom::check_parts(&author, &room, payload)?),
             Kind::Invite => {
                 let p = Invite::decode(payload).map_err(|e| malformed(&e.to_string()))?;
-                if p.members.is_empty() || p.members.len() > crate::room::MAX_INITIAL_MEMBERS {
+                if p.members.is_empty() {
+                    return Err(malformed("an invite names at least one address"));
+                }
+                if p.members.len() > crate::room::MAX_INITIAL_MEMBERS {
                     return Err(RoomError::TooManyMembers);
                 }
                 Op::Invite(p.members.iter().map(|m| address(m)).collect::<Result<_, _>>()?)

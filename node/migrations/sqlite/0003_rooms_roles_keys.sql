@@ -3,7 +3,8 @@
 -- the room's order they left) and the key epochs of encrypted rooms with their wrapped keys.
 --
 -- SQLite cannot change a CHECK constraint in place, so `rooms` is rebuilt the way SQLite
--- prescribes: foreign keys off, one transaction, a foreign key check before the commit.
+-- prescribes: foreign keys off and everything in one transaction (rows are copied as they are,
+-- so every reference to a room still resolves).
 PRAGMA foreign_keys = OFF;
 BEGIN IMMEDIATE;
 

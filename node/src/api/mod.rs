@@ -151,7 +151,10 @@ pub fn router(state: AppState) -> Router {
         .route("/rooms/{id}/removals", control(Kind::Remove))
         .route("/rooms/{id}/roles", control(Kind::SetRole))
         .route("/rooms/{id}/policy", control(Kind::SetPolicy))
-        .route("/rooms/{id}/keys", control(Kind::RotateKey).get(rooms::keys))
+        .route(
+            "/rooms/{id}/keys",
+            control(Kind::RotateKey).get(rooms::keys).layer(DefaultBodyLimit::max(message_body_limit)),
+        )
         .route("/rooms/{id}/members", get(rooms::members))
         .route("/channels", get(rooms::channels))
         .route(

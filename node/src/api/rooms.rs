@@ -362,7 +362,11 @@ pub(crate) async fn readable(
         Some(c) => state.store.role(id, &c.address).await?,
         None => None,
     };
-    if let (Some(c), Some(r)) = (caller, &role) {
+    // A gated private room closes to a member whose pass lapsed; a channel stays readable by
+    // anyone (its gate applies to posting).
+    if let (Some(c), Some(r)) = (caller, &role)
+        && room.kind.is_private()
+    {
         crate::gates::admit(state, &room, &c.address, Some(r)).await?;
     }
     match (room.kind, &role, caller) {

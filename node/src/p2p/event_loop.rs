@@ -165,9 +165,10 @@ impl EventLoop {
                     }
                 }
                 Ok(Relay { envelope: None, certificate: Some(cert) }) => {
+                    // Not penalised when refused: a contract wallet's announcement needs a chain
+                    // this node may not have.
                     match crate::ingest::accept_announcement(&state, &cert).await {
                         Ok(()) => gossipsub::MessageAcceptance::Accept,
-                        Err(e) if is_misbehaviour(&e) => gossipsub::MessageAcceptance::Reject,
                         Err(_) => gossipsub::MessageAcceptance::Ignore,
                     }
                 }
