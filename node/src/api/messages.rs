@@ -152,7 +152,9 @@ pub async fn post(
     state.limit_address(&caller.address)?;
     // Room existence and membership are checked once, in ingest.
     let allowed = |k: Kind| {
-        (!k.is_control()).then_some(()).ok_or("room control messages go to POST /v1/rooms, /join, /invites, /leave, /removals, /roles, /policy or /keys")
+        (!k.is_control()).then_some(()).ok_or(
+            "room control messages go to POST /v1/rooms, /join, /invites, /leave, /removals, /roles, /policy or /keys",
+        )
     };
     let ing = submit(&state, &caller, envelope, Some(&room_id), allowed).await?;
     let status = match (ing.stored, ing.fresh) {
