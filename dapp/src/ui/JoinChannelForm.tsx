@@ -16,7 +16,8 @@ export function JoinChannelForm({ store, initialId }: { store: ChatStore; initia
   useEffect(() => {
     let live = true;
     store.channels().then(
-      (c) => live && setChannels(c),
+      // The node's default channel first, then as the node lists them (newest first).
+      (c) => live && setChannels([...c].sort((a, b) => Number(b.default) - Number(a.default))),
       (err) => live && setDirProblem(describeError(err)),
     );
     return () => {
