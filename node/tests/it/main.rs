@@ -10,6 +10,7 @@ mod durability;
 mod erc1271;
 mod forgery;
 mod gates;
+mod log;
 mod lying_peer;
 mod messages;
 mod network;
