@@ -12,6 +12,7 @@ pub mod ingest;
 pub mod media;
 pub mod p2p;
 pub mod ratelimit;
+pub mod registry;
 pub mod rooms;
 pub mod store;
 
@@ -295,7 +296,17 @@ async fn start_network(
     for addr in p2p::event_loop::parse_addrs(&cfg.listen, "listen")? {
         n.swarm.listen_on(addr.clone()).wrap_err_with(|| format!("listening on {addr}"))?;
     }
-    let bootstrap = p2p::event_loop::parse_addrs(&cfg.bootstrap, "bootstrap")?;
+    let mut bootstrap = p2p::event_loop::parse_addrs(&cfg.bootstrap, "bootstrap")?;
+    if let (Some(deployments), Some(rpc)) = (&cfg.registry, &state.config.rpc_url) {
+        // A registry that cannot be read does not stop the node; the configured peers remain.
+        match registry::bootstrap_peers(rpc, deployments, n.swarm.local_peer_id()).await {
+            Ok(found) => {
+                tracing::info!(target: "node::p2p", peers = found.len(), "bootstrap addresses from NodeRegistry");
+                bootstrap.extend(p2p::event_loop::parse_addrs(&found, "registry")?);
+            }
+            Err(e) => tracing::warn!(target: "node::p2p", error = %e, "could not read NodeRegistry"),
+        }
+    }
     let connected = Arc::new(tokio::sync::Notify::new());
     let event_loop =
         p2p::event_loop::EventLoop::new(n.swarm, n.commands, n.client.clone(), state.clone(), connected.clone());

@@ -30,6 +30,9 @@ pub struct P2pConfig {
     pub sync_interval_secs: u64,
     /// Gossip messages being validated at once; more are ignored (sync fetches them later).
     pub max_pending_validations: usize,
+    /// Deployments file whose `NodeRegistry` (on the `rpc_url`'s chain) lists more peers to dial
+    /// at start.
+    pub registry: Option<std::path::PathBuf>,
 }
 
 impl Default for P2pConfig {
@@ -41,6 +44,7 @@ impl Default for P2pConfig {
             shards: 64,
             sync_interval_secs: 10,
             max_pending_validations: 512,
+            registry: None,
         }
     }
 }
