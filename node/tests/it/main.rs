@@ -2,6 +2,7 @@
 
 mod anchor;
 mod auth;
+mod cli;
 mod common;
 mod crash;
 mod dapp;
