@@ -72,7 +72,13 @@ pub async fn run(state: AppState, rpc_url: String, key: PrivateKeySigner, target
         }
         // Full batches mean a backlog: keep going until it is drained.
         loop {
-            match round(&state, &contract, target, cfg.batch_size).await {
+            // Shutdown does not wait for a receipt: the batch is in the store before its
+            // transaction is sent, and the next start settles it.
+            let outcome = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                r = round(&state, &contract, target, cfg.batch_size) => r,
+            };
+            match outcome {
                 Ok(full) if full && !shutdown.is_cancelled() => continue,
                 Ok(_) => break,
                 Err(e) => {

@@ -20,6 +20,8 @@ sol! {
     #[sol(rpc)]
     interface Anchor {
         function verify(uint256 batchId, bytes32 messageHash, bytes32[] proof) external view returns (bool);
+        function batchCount() external view returns (uint256);
+        function batchOf(bytes32 root) external view returns (uint256);
     }
 }
 
@@ -115,4 +117,68 @@ async fn a_key_the_contract_would_refuse_stops_the_node_at_start() {
     let stranger = PrivateKeySigner::random();
     let err = dchat_node::spawn_with(config, Secrets { anchor_key: Some(stranger) }).await.expect_err("refused");
     assert!(format!("{err:#}").contains("may not anchor"), "says why: {err:#}");
+}
+
+/// A node stopped while its anchoring transaction is still pending (the chain is not mining)
+/// settles that batch after a restart: the batch is anchored exactly once and every message of it
+/// gets its proof.
+#[tokio::test]
+async fn a_restart_while_a_batch_is_pending_neither_loses_nor_repeats_it() {
+    use alloy::providers::Provider;
+    let anvil = Anvil::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (d, mut config) = anchoring_setup(&anvil, dir.path()).await;
+    config.rooms.default_channel = None;
+    let owner: PrivateKeySigner = DEV_KEY.parse().expect("key");
+    let provider = ProviderBuilder::new().connect_http(anvil.url.parse().expect("url"));
+    let _: serde_json::Value = provider.raw_request("evm_setAutomine".into(), (false,)).await.expect("automine off");
+
+    let node = dchat_node::spawn_with(config.clone(), Secrets { anchor_key: Some(owner.clone()) }).await.expect("node");
+    let wallet = PrivateKeySigner::random();
+    let device = SigningKey::from_bytes(&rand::random());
+    let mut client = Client::new(node.url());
+    let s = SignIn { wallet: &wallet, device: Some(&device), box_key: None, ttl_secs: 600, chain_id: None };
+    client.sign_in(&s).await.expect("sign in");
+    let room = client.create_room(&wallet, &device, "pending", RoomKind::Channel, &[]).await.expect("room");
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        ids.push(client.send_text(&room.id, &wallet, &device, &format!("m{i}")).await.expect("send").id);
+    }
+    // Wait until the batch is recorded and its transaction sits in the pool.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let pool: serde_json::Value = provider.raw_request("txpool_content".into(), ()).await.expect("txpool");
+        let pending = pool["pending"].as_object().is_some_and(|p| !p.is_empty());
+        if pending {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no anchoring transaction was sent");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    node.shutdown().await;
+
+    // The chain mines again (the pending transaction lands); the node restarts and settles.
+    let _: serde_json::Value = provider.raw_request("evm_setAutomine".into(), (true,)).await.expect("automine on");
+    let _: serde_json::Value = provider.raw_request("evm_mine".into(), ()).await.expect("mine");
+    let node = dchat_node::spawn_with(config, Secrets { anchor_key: Some(owner) }).await.expect("node restarts");
+    let http = reqwest::Client::new();
+    let mut roots = std::collections::BTreeSet::new();
+    for id in &ids {
+        let url = format!("{}/v1/messages/{id}/proof", node.url());
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        let proof: serde_json::Value = loop {
+            let resp = http.get(&url).send().await.expect("proof");
+            if resp.status().is_success() {
+                break resp.json().await.expect("json");
+            }
+            assert!(tokio::time::Instant::now() < deadline, "not anchored after the restart");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        roots.insert(proof["root"].as_str().expect("root").to_string());
+    }
+    let contract = Anchor::new(d.message_anchor, &provider);
+    let count = contract.batchCount().call().await.expect("batchCount");
+    assert_eq!(roots.len(), 1, "one batch held every message");
+    assert_eq!(count, alloy::primitives::U256::from(1), "anchored exactly once");
+    node.shutdown().await;
 }
