@@ -38,7 +38,7 @@ async fn anchoring_setup(anvil: &Anvil, dir: &std::path::Path) -> (deploy::Deplo
         data_dir: dir.join("node"),
         rpc_url: Some(anvil.url.clone()),
         database_url: crate::common::test_database().await,
-        anchor: Some(AnchorConfig { deployments, batch_size: 100, interval_secs: 1 }),
+        anchor: Some(AnchorConfig { deployments, batch_size: 100, interval_secs: 1, bump_after_secs: 60 }),
         ..Config::default()
     };
     config.p2p.enabled = false;
@@ -180,5 +180,69 @@ async fn a_restart_while_a_batch_is_pending_neither_loses_nor_repeats_it() {
     let count = contract.batchCount().call().await.expect("batchCount");
     assert_eq!(roots.len(), 1, "one batch held every message");
     assert_eq!(count, alloy::primitives::U256::from(1), "anchored exactly once");
+    node.shutdown().await;
+}
+
+/// A transaction that is not mined is replaced (same nonce, higher fees) until one lands; the
+/// batch is anchored once.
+#[tokio::test]
+async fn an_unmined_anchor_is_replaced_with_higher_fees() {
+    use alloy::providers::Provider;
+    let anvil = Anvil::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (d, mut config) = anchoring_setup(&anvil, dir.path()).await;
+    config.rooms.default_channel = None;
+    if let Some(a) = config.anchor.as_mut() {
+        a.bump_after_secs = 1;
+    }
+    let owner: PrivateKeySigner = DEV_KEY.parse().expect("key");
+    let provider = ProviderBuilder::new().connect_http(anvil.url.parse().expect("url"));
+    let _: serde_json::Value = provider.raw_request("evm_setAutomine".into(), (false,)).await.expect("automine off");
+    let node = dchat_node::spawn_with(config, Secrets { anchor_key: Some(owner.clone()) }).await.expect("node");
+    let wallet = PrivateKeySigner::random();
+    let device = SigningKey::from_bytes(&rand::random());
+    let mut client = Client::new(node.url());
+    let s = SignIn { wallet: &wallet, device: Some(&device), box_key: None, ttl_secs: 600, chain_id: None };
+    client.sign_in(&s).await.expect("sign in");
+    let room = client.create_room(&wallet, &device, "bumps", RoomKind::Channel, &[]).await.expect("room");
+    let id = client.send_text(&room.id, &wallet, &device, "stuck").await.expect("send").id;
+
+    // Watch the pool: the node's one pending transaction gets replaced with a higher fee.
+    let fee_of = |pool: &serde_json::Value| -> Option<u128> {
+        let by_sender = pool["pending"].as_object()?.values().next()?.as_object()?;
+        assert_eq!(by_sender.len(), 1, "one nonce pending, replaced rather than queued behind");
+        let tx = by_sender.values().next()?;
+        u128::from_str_radix(tx["maxFeePerGas"].as_str()?.trim_start_matches("0x"), 16).ok()
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let first = loop {
+        let pool: serde_json::Value = provider.raw_request("txpool_content".into(), ()).await.expect("txpool");
+        if let Some(fee) = fee_of(&pool) {
+            break fee;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no anchoring transaction was sent");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let bumped = loop {
+        let pool: serde_json::Value = provider.raw_request("txpool_content".into(), ()).await.expect("txpool");
+        if let Some(fee) = fee_of(&pool).filter(|f| *f > first) {
+            break fee;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the fee was never bumped");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(bumped >= first + first / 4, "bumped by at least 25%: {first} -> {bumped}");
+    let _: serde_json::Value = provider.raw_request("evm_mine".into(), ()).await.expect("mine");
+    let http = reqwest::Client::new();
+    let url = format!("{}/v1/messages/{id}/proof", node.url());
+    loop {
+        if http.get(&url).send().await.expect("proof").status().is_success() {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "not anchored after mining");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let contract = Anchor::new(d.message_anchor, &provider);
+    assert_eq!(contract.batchCount().call().await.expect("batchCount"), alloy::primitives::U256::from(1));
     node.shutdown().await;
 }
