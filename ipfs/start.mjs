@@ -6,7 +6,8 @@
 //   API http://127.0.0.1:<port>
 //   GATEWAY http://127.0.0.1:<port>
 //   REPO <directory>
-// and runs until SIGINT/SIGTERM (or until its parent kills it), then removes the repository.
+// and runs until SIGINT/SIGTERM, or until its parent exits or kills it; then removes the
+// repository it created (not one given with --repo).
 //
 // Usage: node -r ./polyfill.cjs start.mjs [--repo DIR]   (see ./start)
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -30,6 +31,8 @@ const daemon = new Daemon({
       API: '/ip4/127.0.0.1/tcp/0',
       Gateway: '/ip4/127.0.0.1/tcp/0',
       Swarm: [],
+      // No gRPC-over-WebSocket server: it would take a fixed port (5003).
+      RPC: '',
       Delegates: []
     },
     Bootstrap: [],
@@ -51,6 +54,11 @@ async function stop (code) {
 }
 process.on('SIGINT', () => stop(0))
 process.on('SIGTERM', () => stop(0))
+// Whoever started the daemon may die without stopping it (a killed test run): follow it.
+const parent = process.ppid
+setInterval(() => {
+  if (process.ppid !== parent) stop(0)
+}, 1000).unref()
 
 try {
   await daemon.start()
