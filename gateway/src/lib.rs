@@ -4,7 +4,6 @@ pub mod api;
 pub mod attest;
 pub mod config;
 pub mod error;
-mod keys;
 pub mod oidc;
 pub mod session;
 pub mod store;

@@ -7,7 +7,9 @@ use alloy::primitives::Address;
 use axum::{extract::FromRequestParts, http::request::Parts};
 use dchat_protocol::token::{Claims, Jwks, TokenError, TokenVerifier};
 
-use crate::{api::AppState, config::NodeConfig, error::ApiError, keys::KeyCache, now};
+use dchat_keyset::KeyCache;
+
+use crate::{api::AppState, config::NodeConfig, error::ApiError, now};
 
 /// Checks node tokens.
 #[derive(Debug)]
@@ -30,7 +32,7 @@ impl Sessions {
     /// Verifies a token at `now`; fetches the node's keys again (rate-limited) when the token
     /// names a key the gateway has not seen.
     pub async fn verify(&self, token: &str, now: i64) -> Result<Claims, ApiError> {
-        let node_down = |e: crate::keys::FetchError| {
+        let node_down = |e: dchat_keyset::FetchError| {
             tracing::warn!(target: "gateway::session", error = %e, "cannot read the node's keys");
             ApiError::new(
                 axum::http::StatusCode::SERVICE_UNAVAILABLE,

@@ -4,7 +4,6 @@ pub mod api;
 pub mod config;
 pub mod error;
 pub mod follower;
-mod keys;
 pub mod metrics;
 pub mod session;
 pub mod source;

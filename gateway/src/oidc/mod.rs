@@ -13,7 +13,9 @@ use rsa::sha2::{Digest, Sha256};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::{config::LinkedInConfig, keys::KeyCache};
+use dchat_keyset::KeyCache;
+
+use crate::config::LinkedInConfig;
 pub use id_token::{IdTokenError, RsaKeys};
 pub use userinfo::UserInfo;
 

@@ -1,6 +1,6 @@
 //! A fetched key set (JWKS) kept in memory: fetched on first use, fetched again when a token
 //! names a key id the set lacks (the issuer rotated its keys), but never more often than once
-//! per `min_refresh`, so tokens with made-up key ids cannot make the gateway hammer the issuer.
+//! per `min_refresh`, so tokens with made-up key ids cannot make a service hammer the issuer.
 
 use std::{
     sync::Arc,
@@ -9,7 +9,7 @@ use std::{
 
 /// Why a key set could not be had.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum FetchError {
+pub enum FetchError {
     /// The issuer could not be reached or answered with an error status.
     #[error("{url} is unavailable: {reason}")]
     Unavailable {
@@ -35,7 +35,7 @@ struct State<T> {
 }
 
 /// A key set of type `T`, parsed from the JSON at a URL.
-pub(crate) struct KeyCache<T> {
+pub struct KeyCache<T> {
     http: reqwest::Client,
     min_refresh: Duration,
     parse: fn(&[u8]) -> Result<T, String>,
@@ -49,7 +49,8 @@ impl<T> std::fmt::Debug for KeyCache<T> {
 }
 
 impl<T> KeyCache<T> {
-    pub(crate) fn new(http: reqwest::Client, min_refresh: Duration, parse: fn(&[u8]) -> Result<T, String>) -> Self {
+    /// A cache fetching with `http`, at most once per `min_refresh`, parsing with `parse`.
+    pub fn new(http: reqwest::Client, min_refresh: Duration, parse: fn(&[u8]) -> Result<T, String>) -> Self {
         Self {
             http,
             min_refresh,
@@ -59,7 +60,7 @@ impl<T> KeyCache<T> {
     }
 
     /// The key set at `url`, fetched if none is held yet (or the URL changed).
-    pub(crate) async fn get(&self, url: &str) -> Result<Arc<T>, FetchError> {
+    pub async fn get(&self, url: &str) -> Result<Arc<T>, FetchError> {
         let mut state = self.state.lock().await;
         if let Some(current) = &state.current
             && state.url == url
@@ -71,13 +72,13 @@ impl<T> KeyCache<T> {
 
     /// Fetches the key set again, unless the last fetch is more recent than `min_refresh`
     /// (then `None`: the caller's key id is unknown and stays so).
-    pub(crate) async fn refresh(&self, url: &str) -> Result<Option<Arc<T>>, FetchError> {
+    pub async fn refresh(&self, url: &str) -> Result<Option<Arc<T>>, FetchError> {
         let mut state = self.state.lock().await;
         if state.url == url
             && let Some(at) = state.fetched_at
             && at.elapsed() < self.min_refresh
         {
-            tracing::debug!(target: "gateway::keys", url, "key set fetched recently; not fetching again");
+            tracing::debug!(target: "dchat::keys", url, "key set fetched recently; not fetching again");
             return Ok(None);
         }
         self.fetch(&mut state, url).await.map(Some)
@@ -95,7 +96,7 @@ impl<T> KeyCache<T> {
         let bytes = resp.bytes().await.map_err(|e| unavailable(e.without_url().to_string()))?;
         let parsed = (self.parse)(&bytes).map_err(|reason| FetchError::Invalid { url: url.to_string(), reason })?;
         let parsed = Arc::new(parsed);
-        tracing::info!(target: "gateway::keys", url, "fetched key set");
+        tracing::info!(target: "dchat::keys", url, "fetched key set");
         state.current = Some(parsed.clone());
         Ok(parsed)
     }
