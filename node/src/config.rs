@@ -50,6 +50,23 @@ pub struct Config {
     pub dapp_dir: Option<PathBuf>,
     /// Media uploads: limits, quotas, retention and where files are pinned.
     pub media: MediaConfig,
+    /// What the dApp is told about the services around this node (`GET /v1/info`).
+    pub dapp: DappConfig,
+}
+
+/// The services around this node that browsers use directly, published to the dApp by
+/// `GET /v1/info`. Each is optional: the dApp hides what is not configured.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DappConfig {
+    /// Public URL of the search indexer (`dchat-indexer`) that follows this node. Browsers call
+    /// it directly, so it must list the dApp's origin in its `cors_origins`.
+    pub indexer_url: Option<String>,
+    /// Public URL of the LinkedIn gateway (`dchat-gateway`).
+    pub gateway_url: Option<String>,
+    /// Deployments file (see `dchat-deploy`) naming the contracts the dApp pays through (tips,
+    /// paid rooms) and checks proofs against, per chain id.
+    pub deployments: Option<PathBuf>,
 }
 
 /// Media uploads (`POST /v1/media`): limits, quotas, retention and where files are pinned.
@@ -265,6 +282,7 @@ impl Default for Config {
             rooms: RoomsConfig::default(),
             indexer: IndexerAccessConfig::default(),
             media: MediaConfig::default(),
+            dapp: DappConfig::default(),
         }
     }
 }
@@ -303,6 +321,14 @@ impl Config {
             bail!("auth.token_ttl_secs and auth.nonce_ttl_secs must be positive");
         }
         self.media.validate()?;
+        for (key, url) in [("indexer_url", &self.dapp.indexer_url), ("gateway_url", &self.dapp.gateway_url)] {
+            if let Some(url) = url {
+                let parsed = url::Url::parse(url).wrap_err_with(|| format!("dapp.{key} {url:?} is not a URL"))?;
+                if !matches!(parsed.scheme(), "http" | "https") {
+                    bail!("dapp.{key} {url:?} must be an http(s) URL");
+                }
+            }
+        }
         Ok(())
     }
 

@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod info;
 pub mod log;
 pub mod messages;
 pub mod rooms;
@@ -141,6 +142,7 @@ pub fn router(state: AppState) -> Router {
     // Hex doubles the envelope; leave room for the JSON around it.
     let message_body_limit = bounds.max_envelope_bytes * 2 + 8 * 1024;
     let v1 = Router::new()
+        .route("/info", get(info::info))
         .route("/auth/nonce", get(auth::nonce))
         .route("/auth/siwe", post(auth::siwe))
         .route("/rooms", post(rooms::create).get(rooms::list))
