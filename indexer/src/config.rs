@@ -26,6 +26,9 @@ pub struct Config {
     pub search: SearchConfig,
     /// The gateway whose profile feed names users (optional).
     pub gateway: Option<GatewayConfig>,
+    /// Browser origins (`scheme://host[:port]`, the dApp's) allowed to call the search API from
+    /// scripts (CORS). Other origins get no CORS headers.
+    pub cors_origins: Vec<String>,
 }
 
 /// The node followed.
@@ -122,6 +125,7 @@ impl Default for Config {
             follow: FollowConfig::default(),
             search: SearchConfig::default(),
             gateway: None,
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -159,6 +163,12 @@ impl Config {
         }
         if self.node.timeout_secs == 0 {
             bail!("node.timeout_secs must be positive");
+        }
+        for origin in &self.cors_origins {
+            let parsed = url::Url::parse(origin).wrap_err_with(|| format!("cors_origins: {origin:?} is not a URL"))?;
+            if parsed.origin().ascii_serialization() != *origin {
+                bail!("cors_origins: {origin:?} must be an origin such as https://chat.example.org (no path or slash)");
+            }
         }
         Ok(())
     }
