@@ -5,25 +5,64 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { privateKeyToAccount } from "viem/accounts";
-import { installWallet, KEYS, launchBrowser, screenshot, startNode, type RunningNode, type TestWallet } from "./harness";
+import {
+  createDatabase,
+  freePort,
+  indexerKey,
+  installWallet,
+  KEYS,
+  launchBrowser,
+  screenshot,
+  startGateway,
+  startIndexer,
+  startNode,
+  startOidcProvider,
+  type RunningNode,
+  type RunningService,
+  type TestDatabase,
+  type TestWallet,
+} from "./harness";
 import { ScriptedUser } from "./node-client";
 
 const WAIT = { timeout: 15_000 };
 const PHONE = { width: 390, height: 844 };
 
 let node: RunningNode;
+let indexer: RunningService;
+let gateway: RunningService;
+let oidc: RunningService;
+let db: TestDatabase;
+let gatewayDb: TestDatabase;
 let browser: Browser;
 const contexts: BrowserContext[] = [];
 
 beforeAll(async () => {
-  node = await startNode();
+  // The node names its search indexer to the dApp ([dapp] indexer_url, GET /v1/info); the
+  // indexer follows the node's log into a fresh PostgreSQL database and lets the dApp's origin in.
+  // The LinkedIn gateway likewise ([dapp] gateway_url), against the OpenID Connect provider
+  // configured like LinkedIn; the indexer follows its profile feed for people search.
+  db = createDatabase();
+  gatewayDb = createDatabase();
+  const { key, nodeConfig } = indexerKey();
+  const indexerPort = await freePort();
+  const gatewayPort = await freePort();
+  const gatewayUrl = `http://localhost:${gatewayPort}`;
+  node = await startNode({ config: `${nodeConfig}[dapp]\nindexer_url = "http://127.0.0.1:${indexerPort}"\ngateway_url = "${gatewayUrl}"\n` });
+  oidc = await startOidcProvider(`${gatewayUrl}/v1/link/linkedin/callback`);
+  gateway = await startGateway({ port: gatewayPort, nodeUrl: node.listenUrl, databaseUrl: gatewayDb.url, issuer: (oidc as RunningService & { issuer: string }).issuer, dappOrigin: node.url });
+  indexer = await startIndexer({ nodeUrl: node.listenUrl, databaseUrl: db.url, key, port: indexerPort, corsOrigin: node.url, gatewayUrl: `http://127.0.0.1:${gatewayPort}` });
   browser = await launchBrowser();
 });
 
 afterAll(async () => {
   for (const c of contexts) await c.close().catch(() => undefined);
   await browser?.close().catch(() => undefined);
+  await indexer?.stop();
+  await gateway?.stop();
+  await oidc?.stop();
   await node?.stop();
+  db?.drop();
+  gatewayDb?.drop();
 });
 
 async function newContext(viewport = { width: 1200, height: 800 }): Promise<BrowserContext> {
@@ -286,6 +325,199 @@ describe("dApp against a live node", () => {
     expect(await bob.getByText("this one retries").count()).toBe(1);
   });
 
+  it("search finds a message in a public channel (full text, highlighted) and people by address", async () => {
+    await alice.evaluate(() => (window.location.hash = "#/"));
+    await alice.getByRole("link", { name: "Search" }).click();
+    const box = alice.getByRole("searchbox");
+    // Too short: said before anything is sent.
+    await box.fill("s");
+    await box.press("Enter");
+    await alice.locator('[data-problem="search"]').getByText("Type at least 2 characters.").waitFor(WAIT);
+    // The indexer follows the node's log: retry until it has read the channel.
+    const hit = alice.locator("li[data-hit]", { hasText: "see you at 5" });
+    await expect
+      .poll(
+        async () => {
+          await box.fill("\"see you\"");
+          await box.press("Enter");
+          await alice.getByTestId("search-count").waitFor(WAIT);
+          return hit.count();
+        },
+        { timeout: 20_000, interval: 500 },
+      )
+      .toBeGreaterThan(0);
+    expect((await hit.first().locator("mark").allTextContents()).join(" ").toLowerCase()).toMatch(/see.*you/);
+    await hit.first().getByText("town-square").waitFor(WAIT);
+    await screenshot(alice, "21-search-channel");
+    // A hit opens its room.
+    await hit.first().getByRole("link").click();
+    await alice.getByRole("heading", { name: "town-square" }).waitFor(WAIT);
+
+    // People: Bob by the start of his address, with a button to message him.
+    await alice.getByRole("link", { name: "Search", exact: true }).first().click();
+    await alice.getByLabel("People").check();
+    await alice.getByRole("searchbox").fill(address(KEYS.bob).slice(0, 8).toLowerCase());
+    await alice.getByRole("searchbox").press("Enter");
+    const bobHit = alice.locator(`li[data-user="${address(KEYS.bob).toLowerCase()}"]`);
+    await bobHit.waitFor(WAIT);
+    await bobHit.getByRole("button", { name: /Message/ }).waitFor(WAIT);
+    await screenshot(alice, "22-search-people");
+
+    // The search service down: said so, and the app keeps working.
+    await alice.route(`${indexer.url}/**`, (route) => route.abort("connectionrefused"), { times: 1 });
+    await alice.getByRole("searchbox").press("Enter");
+    await alice.locator('[data-problem="search"]').getByText("The search service is not answering. Try again in a moment.").waitFor(WAIT);
+  });
+
+  it("search finds a message in an end-to-end encrypted group through keyed tokens, on a phone", async () => {
+    // Bob's messages in the group were sent with their tokens; the indexer holds no text of them.
+    await bob.evaluate((id) => (window.location.hash = `#/room/${id}`), groupId);
+    await bob.getByRole("heading", { name: "Project X" }).waitFor(WAIT);
+    await bob.getByRole("link", { name: "Search in Project X" }).click();
+    const box = bob.getByRole("searchbox");
+    await bob.getByText("your device turns the words into keyed tokens").waitFor(WAIT);
+    const hit = bob.locator("li[data-hit]", { hasText: "hello from Alice" });
+    await expect
+      .poll(
+        async () => {
+          // A prefix of a word Alice wrote.
+          await box.fill("hell");
+          await box.press("Enter");
+          await bob.getByTestId("search-count").waitFor(WAIT);
+          return hit.count();
+        },
+        { timeout: 20_000, interval: 500 },
+      )
+      .toBe(1);
+    expect(await bob.locator("li[data-hit]").count()).toBe(1);
+    await screenshot(bob, "23-search-encrypted-group-phone");
+    // A word nobody wrote finds nothing.
+    await box.fill("thursday");
+    await box.press("Enter");
+    await bob.getByText("No messages match “thursday”.").waitFor(WAIT);
+    // Full-text search of public channels never returns the group's messages.
+    const pub = await bob.evaluate(async (url) => {
+      const s = JSON.parse(localStorage.getItem("dchat.session.v1") ?? "{}") as { token?: string };
+      const r = await fetch(`${url}/v1/search/messages?q=hello`, { headers: { Authorization: `Bearer ${s.token}` } });
+      return (await r.json()) as { results: { room: string }[] };
+    }, indexer.url);
+    expect(pub.results.some((r) => r.room.toLowerCase() === groupId.toLowerCase())).toBe(false);
+  });
+
+  it("a picture round-trips between the two wallets in the encrypted group, with progress and a preview", async () => {
+    await alice.evaluate((id) => (window.location.hash = `#/room/${id}`), groupId);
+    await alice.getByRole("heading", { name: "Project X" }).waitFor(WAIT);
+    await bob.evaluate((id) => (window.location.hash = `#/room/${id}`), groupId);
+    await bob.getByRole("heading", { name: "Project X" }).waitFor(WAIT);
+    // A real PNG: a piece of the page.
+    const png = await alice.screenshot({ clip: { x: 0, y: 0, width: 48, height: 32 } });
+    await alice.locator("#composer-file").setInputFiles({ name: "whiteboard.png", mimeType: "image/png", buffer: png });
+    const mine = alice.locator("li.msg[data-status=\"sent\"]", { has: alice.getByTestId("media") });
+    await mine.waitFor(WAIT);
+    await mine.getByTestId("media-preview").waitFor(WAIT);
+
+    // Bob's browser downloads the ciphertext, decrypts it with the key from the sealed message, and shows it.
+    const preview = bob.getByTestId("media-preview").last();
+    await preview.waitFor(WAIT);
+    await expect.poll(() => preview.evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth), WAIT).toBe(48);
+    const cid = await bob.getByTestId("media").last().getAttribute("data-cid");
+    expect(cid).toMatch(/^Qm[1-9A-HJ-NP-Za-km-z]{44}$/);
+    const roundTrip = await preview.evaluate(async (img: HTMLImageElement) => Array.from(new Uint8Array(await (await fetch(img.src)).arrayBuffer())));
+    expect(Buffer.from(roundTrip).equals(png)).toBe(true);
+    await screenshot(bob, "24-media-encrypted-phone");
+    await screenshot(alice, "24-media-encrypted");
+
+    // The node holds ciphertext: not the picture's bytes, and typed as opaque.
+    const stored = await alice.evaluate(async (c) => {
+      const s = JSON.parse(localStorage.getItem("dchat.session.v1") ?? "{}") as { token?: string };
+      const r = await fetch(`/v1/media/${c}`, { headers: { Authorization: `Bearer ${s.token}` } });
+      return { type: r.headers.get("content-type"), bytes: Array.from(new Uint8Array(await r.arrayBuffer())) };
+    }, cid!);
+    expect(stored.type).toBe("application/octet-stream");
+    expect(stored.bytes.length).toBe(png.length + 16);
+    expect(Buffer.from(stored.bytes).includes(png.subarray(0, 16))).toBe(false);
+    const msgs = await apiGet(alice, `/v1/rooms/${groupId}/messages`);
+    const media = (msgs.body.messages as { kind: string; encrypted?: boolean }[]).filter((m) => m.kind === "media");
+    expect(media).toHaveLength(1);
+    expect(media[0]!.encrypted).toBe(true);
+  });
+
+  it("a file in a public channel shows upload progress, and a refused type is reported", async () => {
+    await bob.evaluate((id) => (window.location.hash = `#/room/${id}`), channelId);
+    await bob.getByRole("heading", { name: "town-square" }).waitFor(WAIT);
+    await alice.evaluate((id) => (window.location.hash = `#/room/${id}`), channelId);
+    await alice.getByRole("heading", { name: "town-square" }).waitFor(WAIT);
+    // Slow the upload down so that its progress shows.
+    await alice.route(/\/v1\/media\?room=/, async (route) => {
+      await new Promise((r) => setTimeout(r, 1500));
+      await route.continue();
+    }, { times: 1 });
+    const notes = Buffer.from("agenda: search, media, tips\n".repeat(2000));
+    await alice.locator("#composer-file").setInputFiles({ name: "agenda.txt", mimeType: "text/plain", buffer: notes });
+    await alice.getByTestId("upload").waitFor(WAIT);
+    await screenshot(alice, "25-media-uploading");
+    const file = bob.getByTestId("media").filter({ hasText: "agenda.txt" });
+    await file.waitFor(WAIT);
+    await file.getByTestId("media-open").click();
+    const save = file.getByTestId("media-download");
+    await save.waitFor(WAIT);
+    const got = await save.evaluate(async (a: HTMLAnchorElement) => new TextDecoder().decode(await (await fetch(a.href)).arrayBuffer()));
+    expect(got).toBe(notes.toString());
+    await screenshot(bob, "26-media-file-phone");
+
+    // A type the node refuses (415 media_type_not_allowed) is shown, and can be dismissed.
+    await alice.locator("#composer-file").setInputFiles({ name: "tool.exe", mimeType: "application/x-msdownload", buffer: Buffer.from("MZ") });
+    const err = alice.getByTestId("upload-error");
+    await err.getByText(/does not accept files of this type/).waitFor(WAIT);
+    await screenshot(alice, "27-media-refused");
+    await err.getByRole("button", { name: "Dismiss" }).click();
+    expect(await alice.getByTestId("upload-error").count()).toBe(0);
+  });
+
+  it("links a LinkedIn account through the gateway: the verified name shows on the profile, on messages and in people search", async () => {
+    await alice.evaluate((id) => (window.location.hash = `#/room/${id}`), channelId);
+    await alice.getByRole("heading", { name: "town-square" }).waitFor(WAIT);
+    await alice.getByTestId("me").click();
+    await alice.getByRole("heading", { name: "Your profile" }).waitFor(WAIT);
+    await screenshot(alice, "28-profile-unlinked");
+    // To the provider (LinkedIn's stand-in signs in "Alice Example" at once), back through the
+    // gateway's callback, and home to the dApp.
+    await alice.getByRole("button", { name: "Link LinkedIn" }).click();
+    await alice.waitForURL((u) => u.searchParams.get("linkedin") === "linked", { timeout: 30_000 });
+    await alice.getByTestId("linkedin-status").getByText("Your LinkedIn account is linked.").waitFor(WAIT);
+    const linked = alice.getByTestId("linkedin-linked");
+    await linked.getByText("Alice Example").waitFor(WAIT);
+    await linked.getByTestId("verified-badge").waitFor(WAIT);
+    await screenshot(alice, "29-profile-linked");
+    expect(aliceWallet.signed).toHaveLength(1);
+
+    // Bob sees the verified name next to Alice's messages.
+    await bob.reload();
+    await bob.evaluate((id) => (window.location.hash = `#/room/${id}`), channelId);
+    const fromAlice = bob.locator("li.msg", { hasText: "this one retries" });
+    await fromAlice.getByTestId("verified-name").getByText("✓ Alice Example").waitFor(WAIT);
+    await screenshot(bob, "29-verified-name-phone");
+
+    // People search finds her by the linked name, marked verified (the indexer follows the
+    // gateway's profile feed).
+    await bob.evaluate(() => (window.location.hash = "#/search"));
+    await bob.getByLabel("People").check();
+    const hit = bob.locator(`li[data-user="${address(KEYS.alice).toLowerCase()}"]`);
+    await expect
+      .poll(
+        async () => {
+          await bob.getByRole("searchbox").fill("Alice Exa");
+          await bob.getByRole("searchbox").press("Enter");
+          await bob.getByTestId("search-count").waitFor(WAIT);
+          return hit.getByTestId("verified-badge").count();
+        },
+        { timeout: 20_000, interval: 1000 },
+      )
+      .toBe(1);
+    await hit.locator("strong", { hasText: "Alice Example" }).waitFor(WAIT);
+    await screenshot(bob, "29-search-people-verified-phone");
+  });
+
   it("starts a direct message by address; the other wallet finds the same room and both talk, encrypted", async () => {
     await bob.evaluate(() => (window.location.hash = "#/"));
     await bob.getByRole("link", { name: "New direct message" }).click();
@@ -395,11 +627,12 @@ describe("dApp against a live node", () => {
     expect(history.body.error).toBe("not_a_member");
 
     // Alice's next message starts a new epoch wrapped for her devices only.
+    const epochsBefore = await alice.getByText("You started a new key epoch").count();
     const composer = alice.getByRole("textbox", { name: "Message Project X" });
     await composer.fill("after Bob left");
     await composer.press("Enter");
     await alice.locator('li.msg[data-status="sent"]', { hasText: "after Bob left" }).waitFor(WAIT);
-    await expect.poll(() => alice.getByText("You started a new key epoch").count(), WAIT).toBe(2);
+    await expect.poll(() => alice.getByText("You started a new key epoch").count(), WAIT).toBe(epochsBefore + 1);
     const members = await apiGet(alice, `/v1/rooms/${groupId}/members`);
     const left = members.body.members.map((m: { address: string }) => m.address);
     expect(left).toContain(address(KEYS.alice));

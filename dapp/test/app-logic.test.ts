@@ -57,3 +57,22 @@ describe("protobuf reader", () => {
     expect(() => fromHex("0xab", 2)).toThrow(/expected 2 bytes/);
   });
 });
+
+describe("search, profile and LinkedIn return routes", () => {
+  it("parses the search and profile routes", async () => {
+    const { href, parseRoute } = await import("../src/ui/route");
+    const room = "0x" + "ab".repeat(32);
+    expect(parseRoute("#/search")).toEqual({ name: "search" });
+    expect(parseRoute(`#/search/${room.toUpperCase().replace("0X", "0x")}`)).toEqual({ name: "search", room });
+    expect(parseRoute("#/search/nope")).toEqual({ name: "search" });
+    expect(parseRoute("#/profile")).toEqual({ name: "profile" });
+    expect(href({ name: "search", room })).toBe(`#/search/${room}`);
+  });
+
+  it("reads the gateway's redirect back", async () => {
+    const { linkOutcome } = await import("../src/ui/ProfileView");
+    expect(linkOutcome("?linkedin=linked")).toEqual({ ok: true });
+    expect(linkOutcome("?linkedin_error=browser_mismatch")).toEqual({ ok: false, code: "browser_mismatch" });
+    expect(linkOutcome("")).toBeUndefined();
+  });
+});

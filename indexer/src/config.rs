@@ -3,7 +3,10 @@
 //! variables override the common ones (see `main.rs`). The node log key comes from the
 //! environment only (see [`crate::Secrets`]).
 
-use std::{net::SocketAddr, path::Path};
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+};
 
 use eyre::{WrapErr, bail};
 use serde::Deserialize;
@@ -26,6 +29,8 @@ pub struct Config {
     pub search: SearchConfig,
     /// The gateway whose profile feed names users (optional).
     pub gateway: Option<GatewayConfig>,
+    /// The chain whose dchat contracts' events are followed (optional).
+    pub chain: Option<ChainConfig>,
     /// Browser origins (`scheme://host[:port]`, the dApp's) allowed to call the search API from
     /// scripts (CORS). Other origins get no CORS headers.
     pub cors_origins: Vec<String>,
@@ -88,6 +93,51 @@ impl Default for SearchConfig {
     }
 }
 
+/// Following dchat's contracts on a chain (MessageAnchor, Payments, NodeRegistry events).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ChainConfig {
+    /// JSON-RPC URL of an Ethereum node.
+    pub rpc_url: String,
+    /// A deployments file written by `dchat-deploy` (chain id → addresses and the deployment
+    /// block); the entry for the RPC's chain id gives the addresses not set below.
+    pub deployments: Option<PathBuf>,
+    /// `MessageAnchor` address.
+    pub message_anchor: Option<alloy::primitives::Address>,
+    /// `Payments` address.
+    pub payments: Option<alloy::primitives::Address>,
+    /// `NodeRegistry` address.
+    pub node_registry: Option<alloy::primitives::Address>,
+    /// First block read (default: the deployment's block, else 0).
+    pub start_block: Option<u64>,
+    /// Blocks a block must be buried under before it is read: 0 reads the head itself.
+    /// Reorgs are detected and rolled back at any depth within `reorg_window`.
+    pub confirmations: u64,
+    /// Blocks kept (number, hash, parent) to detect reorgs in; older ones are final.
+    pub reorg_window: u64,
+    /// Most blocks per `eth_getLogs` while catching up behind the window.
+    pub max_range: u64,
+    /// Pause when there is no new block, milliseconds.
+    pub poll_ms: u64,
+}
+
+impl Default for ChainConfig {
+    fn default() -> Self {
+        Self {
+            rpc_url: "http://127.0.0.1:8545".into(),
+            deployments: None,
+            message_anchor: None,
+            payments: None,
+            node_registry: None,
+            start_block: None,
+            confirmations: 2,
+            reorg_window: 128,
+            max_range: 1000,
+            poll_ms: 1000,
+        }
+    }
+}
+
 /// The gateway's profile feed (`GET <url>/v1/profiles?updated_after=&limit=`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -125,6 +175,7 @@ impl Default for Config {
             follow: FollowConfig::default(),
             search: SearchConfig::default(),
             gateway: None,
+            chain: None,
             cors_origins: Vec::new(),
         }
     }
@@ -147,6 +198,22 @@ impl Config {
             url::Url::parse(&g.url).wrap_err_with(|| format!("gateway.url {:?} is not a URL", g.url))?;
             if g.poll_secs == 0 {
                 bail!("gateway.poll_secs must be at least 1");
+            }
+        }
+        if let Some(c) = &self.chain {
+            url::Url::parse(&c.rpc_url).wrap_err_with(|| format!("chain.rpc_url {:?} is not a URL", c.rpc_url))?;
+            if c.deployments.is_none()
+                && c.message_anchor.is_none()
+                && c.payments.is_none()
+                && c.node_registry.is_none()
+            {
+                bail!("[chain] needs a deployments file or at least one contract address");
+            }
+            if c.reorg_window == 0 || c.reorg_window <= c.confirmations {
+                bail!("chain.reorg_window must be larger than chain.confirmations");
+            }
+            if c.max_range == 0 || c.poll_ms == 0 {
+                bail!("chain.max_range and chain.poll_ms must be positive");
             }
         }
         if !self.database_url.starts_with("postgres://") && !self.database_url.starts_with("postgresql://") {

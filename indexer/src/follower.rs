@@ -36,6 +36,11 @@ pub enum FollowError {
     Store(#[from] sqlx::Error),
 }
 
+/// Whether a kind changes a room's members, roles or policy (create .. set policy).
+fn is_room_control(kind: i32) -> bool {
+    (Kind::CreateRoom as i32..=Kind::SetPolicy as i32).contains(&kind)
+}
+
 /// Decodes and checks one log entry (hash, signature, and that the node's columns match the
 /// signed body). `None` for an entry that does not check: it is skipped and logged.
 fn decode(entry: &LogEntry, public: bool) -> Option<NewMessage> {
@@ -92,8 +97,7 @@ impl Follower {
         let touched: BTreeSet<RoomId> = entries.iter().map(|e| e.room).collect();
         let touched: Vec<RoomId> = touched.into_iter().collect();
         let known = self.store.known_rooms(&touched).await?;
-        let changed: BTreeSet<RoomId> =
-            entries.iter().filter(|e| e.kind >= Kind::CreateRoom as i32).map(|e| e.room).collect();
+        let changed: BTreeSet<RoomId> = entries.iter().filter(|e| is_room_control(e.kind)).map(|e| e.room).collect();
         let mut rooms: Vec<LogRoom> = Vec::new();
         for id in touched.iter().filter(|r| !known.contains(r) || changed.contains(r)) {
             if let Some(room) = self.source.room(id).await? {

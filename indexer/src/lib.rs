@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod api;
+pub mod chain;
 pub mod config;
 pub mod error;
 pub mod follower;
@@ -143,6 +144,10 @@ pub async fn serve(listener: TcpListener, config: Config, secrets: Secrets) -> e
         tracker.spawn(follower::follow_profiles(gateway, store.clone(), http.clone(), shutdown.child_token()));
     }
 
+    if let Some(chain) = config.chain.clone() {
+        tracker.spawn(follow_chain(chain, store.clone(), metrics.chain.clone(), shutdown.child_token()));
+    }
+
     let state = AppState(Arc::new(api::Inner {
         sessions: Sessions::new(&config.node, http),
         config,
@@ -159,6 +164,32 @@ pub async fn serve(listener: TcpListener, config: Config, secrets: Secrets) -> e
     });
     tracing::info!(target: "indexer", %addr, node = %state.config.node.url, "indexer started");
     Ok(IndexerHandle { addr, shutdown, tracker, store, metrics })
+}
+
+/// Connects the chain follower (retrying while the RPC is down) and runs it until `shutdown`.
+async fn follow_chain(
+    config: config::ChainConfig,
+    store: Store,
+    metrics: Arc<chain::ChainMetrics>,
+    shutdown: CancellationToken,
+) {
+    let mut pause = Duration::from_millis(config.poll_ms);
+    let follower = loop {
+        match chain::ChainFollower::connect(config.clone(), store.clone(), metrics.clone()).await {
+            Ok(f) => break f,
+            Err(e) => {
+                metrics.errors_total.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tracing::error!(target: "indexer::chain", error = %format!("{e:#}"), "cannot start the chain follower; retrying");
+            }
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(pause) => {}
+        }
+        pause = (pause * 2).min(Duration::from_secs(30));
+    };
+    tracing::info!(target: "indexer::chain", contracts = ?follower.contracts(), "following the chain");
+    follower.run(shutdown).await;
 }
 
 #[cfg(test)]

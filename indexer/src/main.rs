@@ -29,6 +29,12 @@ struct Args {
     /// The gateway whose profile feed names users.
     #[arg(long, env = "DCHAT_INDEXER_GATEWAY_URL")]
     gateway_url: Option<String>,
+    /// Follow dchat's contracts on this Ethereum JSON-RPC (with --deployments).
+    #[arg(long, env = "DCHAT_INDEXER_RPC_URL")]
+    rpc_url: Option<String>,
+    /// The deployments file (`dchat-deploy`'s output) naming the contracts to follow.
+    #[arg(long, env = "DCHAT_INDEXER_DEPLOYMENTS")]
+    deployments: Option<std::path::PathBuf>,
     /// Log format.
     #[arg(long, env = "DCHAT_LOG_FORMAT", value_enum)]
     log_format: Option<LogFormat>,
@@ -52,6 +58,16 @@ async fn main() -> eyre::Result<()> {
     }
     if let Some(url) = args.gateway_url {
         config.gateway = Some(dchat_indexer::config::GatewayConfig { url, ..config.gateway.unwrap_or_default() });
+    }
+    if args.rpc_url.is_some() || args.deployments.is_some() {
+        let mut chain = config.chain.unwrap_or_default();
+        if let Some(url) = args.rpc_url {
+            chain.rpc_url = url;
+        }
+        if let Some(path) = args.deployments {
+            chain.deployments = Some(path);
+        }
+        config.chain = Some(chain);
     }
     if let Some(v) = args.log_format {
         config.log_format = v;

@@ -1,7 +1,7 @@
 //! Counters and gauges the follower updates and `/metrics` shows (Prometheus text format).
 
 use std::sync::{
-    Mutex,
+    Arc, Mutex,
     atomic::{AtomicI64, AtomicU64, Ordering},
 };
 
@@ -20,6 +20,8 @@ pub struct Metrics {
     pub errors_total: AtomicU64,
     /// Reconcile passes completed since start.
     pub reconcile_passes: AtomicU64,
+    /// The chain follower's counters (all zero when no chain is followed).
+    pub chain: Arc<crate::chain::ChainMetrics>,
     rate: Mutex<Rate>,
 }
 
@@ -58,6 +60,12 @@ impl Metrics {
 
     /// Prometheus text exposition.
     pub fn render(&self) -> String {
+        let mut text = self.render_log();
+        text.push_str(&self.chain.render());
+        text
+    }
+
+    fn render_log(&self) -> String {
         let per_sec = self.rate.lock().map(|r| r.per_sec).unwrap_or_default();
         let g = |v: &AtomicI64| v.load(Ordering::Relaxed);
         let c = |v: &AtomicU64| v.load(Ordering::Relaxed);

@@ -177,26 +177,11 @@ impl Store {
         for room in rooms {
             put_room(&mut tx, room, now_ms).await?;
         }
-        let mut fresh = 0;
-        for m in messages {
-            let r = sqlx::query(
-                "INSERT INTO messages (id, seq, room, sender, kind, lamport, timestamp_ms, received_at, body)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING",
-            )
-            .bind(m.id.as_slice())
-            .bind(m.seq)
-            .bind(m.room.as_bytes().as_slice())
-            .bind(m.sender.as_slice())
-            .bind(m.kind)
-            .bind(m.lamport)
-            .bind(m.timestamp_ms)
-            .bind(m.received_at)
-            .bind(&m.body)
-            .execute(&mut *tx)
-            .await?;
-            fresh += r.rows_affected();
-            put_user(&mut tx, &m.sender, now_ms).await?;
-        }
+        let fresh = insert_messages(&mut tx, messages).await?;
+        let mut senders: Vec<&Address> = messages.iter().map(|m| &m.sender).collect();
+        senders.sort_unstable();
+        senders.dedup();
+        put_users(&mut tx, &senders, now_ms).await?;
         if let Some((source, seq)) = source {
             sqlx::query(
                 "INSERT INTO cursors (source, seq, updated_at) VALUES ($1, $2, $3)
@@ -422,16 +407,61 @@ impl Store {
     }
 }
 
-async fn put_user(tx: &mut Transaction<'_, Postgres>, who: &Address, now_ms: i64) -> sqlx::Result<()> {
-    sqlx::query(
-        "INSERT INTO users (address, address_hex, updated_at) VALUES ($1, $2, $3) ON CONFLICT (address) DO NOTHING",
+/// Inserts a page of messages in one statement (arrays unnested server-side); rows already
+/// stored are left as they are. Returns how many were new.
+pub async fn insert_messages(tx: &mut Transaction<'_, Postgres>, messages: &[NewMessage]) -> sqlx::Result<u64> {
+    if messages.is_empty() {
+        return Ok(0);
+    }
+    let ids: Vec<&[u8]> = messages.iter().map(|m| m.id.as_slice()).collect();
+    let seqs: Vec<i64> = messages.iter().map(|m| m.seq).collect();
+    let rooms: Vec<&[u8]> = messages.iter().map(|m| m.room.as_bytes().as_slice()).collect();
+    let senders: Vec<&[u8]> = messages.iter().map(|m| m.sender.as_slice()).collect();
+    let kinds: Vec<i32> = messages.iter().map(|m| m.kind).collect();
+    let lamports: Vec<i64> = messages.iter().map(|m| m.lamport).collect();
+    let timestamps: Vec<i64> = messages.iter().map(|m| m.timestamp_ms).collect();
+    let received: Vec<i64> = messages.iter().map(|m| m.received_at).collect();
+    let bodies: Vec<Option<&str>> = messages.iter().map(|m| m.body.as_deref()).collect();
+    let r = sqlx::query(
+        "INSERT INTO messages (id, seq, room, sender, kind, lamport, timestamp_ms, received_at, body)
+         SELECT * FROM UNNEST($1::bytea[], $2::int8[], $3::bytea[], $4::bytea[], $5::int4[], $6::int8[], $7::int8[],
+                              $8::int8[], $9::text[])
+         ON CONFLICT (id) DO NOTHING",
     )
-    .bind(who.as_slice())
-    .bind(address_hex(who))
+    .bind(&ids)
+    .bind(&seqs)
+    .bind(&rooms)
+    .bind(&senders)
+    .bind(&kinds)
+    .bind(&lamports)
+    .bind(&timestamps)
+    .bind(&received)
+    .bind(&bodies)
+    .execute(&mut **tx)
+    .await?;
+    Ok(r.rows_affected())
+}
+
+async fn put_users(tx: &mut Transaction<'_, Postgres>, who: &[&Address], now_ms: i64) -> sqlx::Result<()> {
+    if who.is_empty() {
+        return Ok(());
+    }
+    let raw: Vec<&[u8]> = who.iter().map(|a| a.as_slice()).collect();
+    let hex: Vec<String> = who.iter().map(|a| address_hex(a)).collect();
+    sqlx::query(
+        "INSERT INTO users (address, address_hex, updated_at) SELECT a, h, $3 FROM UNNEST($1::bytea[], $2::text[]) AS u(a, h)
+         ON CONFLICT (address) DO NOTHING",
+    )
+    .bind(&raw)
+    .bind(&hex)
     .bind(now_ms)
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+async fn put_user(tx: &mut Transaction<'_, Postgres>, who: &Address, now_ms: i64) -> sqlx::Result<()> {
+    put_users(tx, &[who], now_ms).await
 }
 
 /// Replaces a room's row and member set with what the node reports.

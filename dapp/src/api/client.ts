@@ -3,7 +3,7 @@
 import { encodeEnvelope, type Envelope } from "../protocol/envelope";
 import type { NonceReply } from "../protocol/siwe";
 import { Kind } from "../protocol/envelope";
-import type { ChannelEntry, ControlReply, ErrorBody, MembersReply, MessagePage, PostReply, Room, SignInReply, WrappedKeyJson } from "./types";
+import type { ChannelEntry, ControlReply, ErrorBody, MediaUploadReply, MembersReply, MessagePage, NodeInfo, PostReply, ProofReply, Room, SignInReply, WrappedKeyJson } from "./types";
 
 /** The endpoint of each control kind: `POST /v1/rooms/{id}/{path}`. */
 const CONTROL_PATH: Record<number, string> = {
@@ -58,6 +58,80 @@ export class NodeClient {
 
   signIn(message: string, signature: string): Promise<SignInReply> {
     return this.request("POST", "/v1/auth/siwe", { json: { message, signature }, auth: false });
+  }
+
+  /** The node and the services around it (indexer, gateway, contracts); a node without the route gives none. */
+  async info(): Promise<NodeInfo> {
+    try {
+      return await this.request<NodeInfo>("GET", "/v1/info", { auth: false });
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 404) return { domain: "", uri: "", chain_ids: [], indexer_url: null, gateway_url: null, contracts: [] };
+      throw err;
+    }
+  }
+
+  /** The Merkle inclusion proof of an anchored message (404 `proof_not_found` until anchored). */
+  proof(id: string): Promise<ProofReply> {
+    return this.request("GET", `/v1/messages/${id}/proof`);
+  }
+
+  /**
+   * Uploads a file into a room (`POST /v1/media?room=`), reporting progress. XMLHttpRequest,
+   * because fetch does not report upload progress.
+   */
+  uploadMedia(room: string, body: Uint8Array | Blob, contentType: string, onProgress?: (sent: number, total: number) => void): Promise<MediaUploadReply> {
+    const token = this.opts.token?.();
+    return new Promise((resolve, reject) => {
+      const xhr = new XMLHttpRequest();
+      xhr.open("POST", `${this.opts.base ?? ""}/v1/media?room=${room}`);
+      xhr.setRequestHeader("Content-Type", contentType || "application/octet-stream");
+      xhr.setRequestHeader("Accept", "application/json");
+      if (token) xhr.setRequestHeader("Authorization", `Bearer ${token}`);
+      xhr.upload.onprogress = (e) => onProgress?.(e.loaded, e.lengthComputable ? e.total : 0);
+      xhr.onerror = () => reject(new NodeUnreachableError("cannot reach the node (upload failed)"));
+      xhr.ontimeout = () => reject(new NodeUnreachableError("the upload timed out"));
+      xhr.onload = () => {
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(xhr.responseText);
+        } catch {
+          parsed = undefined;
+        }
+        if (xhr.status >= 200 && xhr.status < 300 && parsed) return resolve(parsed as MediaUploadReply);
+        const e = (parsed ?? {}) as Partial<ErrorBody>;
+        if (typeof e.error !== "string") return reject(new NodeUnreachableError(`the node is not answering (HTTP ${xhr.status})`));
+        const err = new ApiError(xhr.status, e.error, e.message ?? `HTTP ${xhr.status}`);
+        if (err.isSessionProblem && token) this.opts.onSessionProblem?.(err);
+        reject(err);
+      };
+      xhr.send(body instanceof Uint8Array ? new Blob([new Uint8Array(body)]) : body);
+    });
+  }
+
+  /** Downloads a file (`GET /v1/media/{cid}`). */
+  async media(cid: string): Promise<{ bytes: Uint8Array; type: string }> {
+    const headers: Record<string, string> = {};
+    const token = this.opts.token?.();
+    if (token) headers.Authorization = `Bearer ${token}`;
+    let res: Response;
+    try {
+      res = await fetch(`${this.opts.base ?? ""}/v1/media/${encodeURIComponent(cid)}`, { headers, credentials: "omit", signal: AbortSignal.timeout(60_000) });
+    } catch (err) {
+      throw new NodeUnreachableError(`cannot reach the node (${(err as Error).message})`);
+    }
+    if (!res.ok) {
+      let code = `http_${res.status}`;
+      let message = `HTTP ${res.status}`;
+      try {
+        const e = (await res.json()) as ErrorBody;
+        code = e.error;
+        message = e.message;
+      } catch {
+        // not JSON
+      }
+      throw new ApiError(res.status, code, message);
+    }
+    return { bytes: new Uint8Array(await res.arrayBuffer()), type: res.headers.get("Content-Type") ?? "application/octet-stream" };
   }
 
   async rooms(): Promise<Room[]> {

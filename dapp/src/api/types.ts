@@ -116,3 +116,35 @@ export interface ErrorBody {
   error: string;
   message: string;
 }
+
+/** `GET /v1/info`: the node and the services its operator configured for the dApp. */
+export interface NodeInfo {
+  domain: string;
+  uri: string;
+  chain_ids: number[];
+  /** The search indexer, when there is one. */
+  indexer_url: string | null;
+  /** The LinkedIn gateway, when there is one. */
+  gateway_url: string | null;
+  /** Contracts per chain (tips, paid rooms, anchoring). */
+  contracts: { chain_id: number; payments: string; message_anchor: string; node_registry: string }[];
+}
+
+/** `GET /v1/messages/{id}/proof`. */
+export interface ProofReply {
+  id: Hex;
+  chain_id: number;
+  contract: string;
+  batch_id: number;
+  root: Hex;
+  proof: Hex[];
+  tx_hash: Hex | null;
+  block: number | null;
+}
+
+/** `POST /v1/media` reply. */
+export interface MediaUploadReply {
+  cid: string;
+  size: number;
+  mime: string;
+}

@@ -41,6 +41,23 @@ const API_TEXT: Record<string, string> = {
   not_encrypted: "This room is end-to-end encrypted: the node takes only sealed messages here.",
   payload_too_large: "The message is too large.",
   envelope_too_large: "The message is too large.",
+  media_too_large: "The file is larger than this room accepts.",
+  quota_exceeded: "Your or the room's storage quota is used up: delete older files first.",
+  media_type_not_allowed: "The node does not accept files of this type.",
+  media_not_found: "The file is not on this node, or you may not read it.",
+  media_corrupt: "The node's copy of this file is damaged.",
+  ipfs_unavailable: "The node's file store is not answering. Try again later.",
+  query_too_short: "Type at least 2 characters.",
+  query_too_long: "The search is too long.",
+  query_missing: "Type something to search for.",
+  invalid_query: "The search could not be read.",
+  message_not_indexed: "The search index has not caught up with this message yet.",
+  not_sender: "Only the sender of a message can index it.",
+  node_unavailable: "The search service cannot reach the node right now.",
+  gate_not_met: "This room is gated: you need the token, or a subscription, to join it.",
+  chain_unavailable: "The node cannot check this room's gate on chain right now.",
+  not_anchored_yet: "This message is not anchored on chain yet.",
+  anchoring_disabled: "This node does not anchor messages on chain.",
 };
 
 export function describeError(err: unknown): Problem {

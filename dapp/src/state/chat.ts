@@ -3,13 +3,19 @@
 
 import { ApiError, type NodeClient } from "../api/client";
 import { LiveConnection, type LiveStatus } from "../api/live";
-import type { ChannelEntry, Member, MembersReply, Message, Room } from "../api/types";
+import type { ChannelEntry, Member, MembersReply, Message, NodeInfo, Room } from "../api/types";
 import { describeError } from "../lib/errors";
 import { fromHex, toHex, type Hex } from "../lib/bytes";
 import { decodeBody, envelopeFromJson, envelopeToJson, Kind, verifyMessage, type Envelope } from "../protocol/envelope";
 import { composeControl, composeCreateRoom, composeDirect, composeJoin, composeSealed, composeText, type Signer } from "../protocol/compose";
-import { encodeInvite, encodeRemove, encodeRotateKey, encodeSetRole, type Role } from "../protocol/control";
+import { encodeInvite, encodeRemove, encodeRotateKey, encodeSetPolicy, encodeSetRole, type Gate, type Policy, type Role } from "../protocol/control";
+import { decodeMediaRef, encodeMediaRef, type MediaRef } from "../protocol/media";
+import { messageTokens, queryTokens, searchKey } from "../crypto/search";
+import { IndexerClient, type MessageHit } from "../api/indexer";
+import { GatewayClient, type LinkedProfile } from "../api/gateway";
 import type { Session } from "./session";
+import { OnChain } from "./onchain";
+import type { Wallet } from "../wallet/wallet";
 
 export type SendStatus = "sent" | "pending" | "failed";
 
@@ -26,7 +32,21 @@ export interface ChatMessage extends Message {
   error?: string;
   /** False when the envelope does not prove what the node says (see verifyMessage). */
   verified: boolean;
+  /** A media message's reference (opened, in private rooms). */
+  media?: MediaRef;
 }
+
+/** An upload in progress (or failed) in a room's composer. */
+export interface UploadState {
+  name: string;
+  sent: number;
+  total: number;
+  phase: "encrypting" | "uploading" | "sending" | "failed";
+  error?: string;
+}
+
+/** Largest file this client uploads (the node's default limit is 100 MiB; the browser holds it in memory). */
+export const MAX_UPLOAD_BYTES = 50 * 1024 * 1024;
 
 /** Messages kinds that count as unread. */
 const CONTENT_KINDS = new Set(["text", "media"]);
@@ -53,9 +73,10 @@ interface Timeline {
   loadError?: string;
   maxLamport: number;
   /** Envelopes of this client's messages that are not confirmed yet, by id. */
-  outbox: Map<string, { envelope: Envelope; text: string; createdAt: number }>;
+  outbox: Map<string, { envelope: Envelope; text: string; createdAt: number; media?: boolean; index?: { epochKey: Uint8Array } }>;
   /** Why the last encrypted send could not start (no epoch key, refused rotation). */
   sendError?: string;
+  upload?: UploadState;
 }
 
 /** The epoch keys this device holds, by epoch id; learnt from `GET /keys` or made here. */
@@ -66,6 +87,7 @@ export function isPrivate(room: Pick<Room, "kind">): boolean {
 }
 
 const e2e = () => import("../crypto/e2e");
+const mediaCrypto = () => import("../crypto/media");
 
 function emptyTimeline(): Timeline {
   return {
@@ -107,13 +129,30 @@ export class ChatStore {
   private memberLists = new Map<string, MembersReply>();
   /** A notice for the room list (for example: removed from a room). */
   notice: string | undefined;
+  /** The search indexer, when the node names one (`GET /v1/info`). */
+  indexer: IndexerClient | undefined;
+  /** The LinkedIn gateway, when the node names one. */
+  gateway: GatewayClient | undefined;
+  /** Linked profiles by lowercase address (null: none), for verified badges. */
+  private profiles = new Map<string, LinkedProfile | null | "loading">();
+  /** What the node says about itself and its services. */
+  info: NodeInfo | undefined;
+  infoLoaded = false;
+  /** Anchored-message proofs and the wallet's view of the contracts. */
+  readonly onchain: OnChain;
+  /** Token uploads by message id: "pending", "indexed" or the error (for tests and the UI). */
+  tokenUploads = new Map<string, string>();
+  /** Decoded media by CID: an object URL, or the error. */
+  private mediaUrls = new Map<string, { url?: string; error?: string; loading?: boolean }>();
 
   constructor(
     private readonly client: NodeClient,
     private readonly session: Session,
     private readonly onExpired: () => void,
+    wallet?: Wallet,
   ) {
     this.self = session.address.toLowerCase();
+    this.onchain = new OnChain(client, session.address as `0x${string}`, () => this.changed(), wallet);
     this.signer = { address: session.address, signPublic: session.keys.signPublic, signSecret: session.keys.signSecret };
     this.seen = loadSeen(this.self);
     this.live = new LiveConnection(client.wsUrl(), session.token, {
@@ -131,7 +170,27 @@ export class ChatStore {
     });
   }
 
+  get selfAddress(): string {
+    return this.self;
+  }
+
+  /** Reads `GET /v1/info`: the indexer, gateway and contracts this node's operator configured. */
+  async loadInfo(): Promise<void> {
+    try {
+      this.info = await this.client.info();
+      if (this.info.gateway_url) this.gateway = new GatewayClient(this.info.gateway_url, () => this.session.token);
+      if (this.info.indexer_url) {
+        this.indexer = new IndexerClient(this.info.indexer_url, () => this.session.token, () => this.onExpired());
+      }
+    } catch {
+      // Without it the dApp still chats; search, tips and badges stay hidden.
+    }
+    this.infoLoaded = true;
+    this.changed();
+  }
+
   start(): void {
+    void this.loadInfo();
     this.live.start();
     void this.loadRooms();
     this.pollTimer = setInterval(() => {
@@ -277,6 +336,11 @@ export class ChatStore {
     return this.client.channels();
   }
 
+  /** A room as the node shows it to this wallet (member or not). */
+  roomInfo(id: string): Promise<Room> {
+    return this.client.room(id);
+  }
+
   /** Joins a channel by id; a room the caller is already in is just returned. */
   async joinChannel(id: string): Promise<Room> {
     const existing = this.room(id);
@@ -343,6 +407,11 @@ export class ChatStore {
   /** Sets a member's role; `Owner` hands ownership over (the caller becomes an admin). */
   setRole(room: string, address: string, role: Role): Promise<void> {
     return this.control(room, Kind.SetRole, encodeSetRole({ member: fromHex(address, 20), role }));
+  }
+
+  /** Sets who may join (admins and the owner); gated policies carry their gate. */
+  setPolicy(room: string, policy: Policy, gate?: Gate): Promise<void> {
+    return this.control(room, Kind.SetPolicy, encodeSetPolicy({ policy, gate }));
   }
 
   async leave(room: string): Promise<void> {
@@ -453,6 +522,7 @@ export class ChatStore {
     for (const m of pending) {
       let state: SealedState;
       let plain: string | undefined;
+      let media: MediaRef | undefined;
       try {
         const body = decodeBody(envelopeFromJson(m.envelope).body);
         const epoch = toHex(decodeSealed(body.payload).epoch);
@@ -466,14 +536,19 @@ export class ChatStore {
           state = "no_key";
         } else {
           const opened = openMessage({ sealed: body.payload, keyFor: () => key, room: body.room, sender: body.sender, kind: body.kind });
-          plain = new TextDecoder().decode(opened.plaintext);
+          if (body.kind === Kind.Media) {
+            media = decodeMediaRef(opened.plaintext);
+            plain = media.name;
+          } else {
+            plain = new TextDecoder().decode(opened.plaintext);
+          }
           state = "open";
         }
       } catch {
         state = "bad";
       }
       const cur = t.byId.get(m.id);
-      if (cur) t.byId.set(m.id, { ...cur, sealed: state, plain: plain ?? cur.plain });
+      if (cur) t.byId.set(m.id, { ...cur, sealed: state, plain: plain ?? cur.plain, media: media ?? cur.media });
     }
     t.sorted = [...t.byId.values()].sort((a, b) => (sortKey(a) < sortKey(b) ? -1 : 1));
     this.changed();
@@ -500,6 +575,7 @@ export class ChatStore {
     loadError?: string;
     encryptionRequired: boolean;
     sendError?: string;
+    upload?: UploadState;
   } {
     const t = this.timeline(room);
     return {
@@ -510,6 +586,7 @@ export class ChatStore {
       loadedNewest: t.loadedNewest,
       loadError: t.loadError,
       sendError: t.sendError,
+      upload: t.upload,
     };
   }
 
@@ -521,7 +598,15 @@ export class ChatStore {
       const prev = t.byId.get(id);
       // Each message is checked once; this client's own are known good.
       const verified = prev ? prev.verified : status === "pending" || verifyMessage(m);
-      t.byId.set(id, { ...(prev ?? {}), ...m, id: id as Hex, status: prev?.status === "sent" ? "sent" : status, error: undefined, verified });
+      let media = (m as ChatMessage).media ?? prev?.media;
+      if (!media && m.kind === "media" && !m.encrypted) {
+        try {
+          media = decodeMediaRef(decodeBody(envelopeFromJson(m.envelope).body).payload);
+        } catch {
+          // shown as a malformed media message
+        }
+      }
+      t.byId.set(id, { ...(prev ?? {}), ...m, id: id as Hex, status: prev?.status === "sent" ? "sent" : status, error: undefined, verified, media });
       if (status === "sent") t.outbox.delete(id);
       t.maxLamport = Math.max(t.maxLamport, m.lamport);
       if (m.encrypted && prev?.sealed === undefined && (m as ChatMessage).sealed === undefined) sealedNew = true;
@@ -624,7 +709,7 @@ export class ChatStore {
         plaintext: new TextEncoder().encode(text),
       });
       t.sendError = undefined;
-      this.sendEnvelope(room, composeSealed(this.signer, room, lamport, Kind.Text, payload), text, true);
+      this.sendEnvelope(room, composeSealed(this.signer, room, lamport, Kind.Text, payload), text, { sealed: true, epochKey: epoch.key });
     } catch (err) {
       const p = describeError(err);
       if (p.kind === "expired") return;
@@ -633,10 +718,11 @@ export class ChatStore {
     }
   }
 
-  private sendEnvelope(room: string, envelope: Envelope, text: string, sealed = false): void {
+  private sendEnvelope(room: string, envelope: Envelope, text: string, opts: { sealed?: boolean; epochKey?: Uint8Array; media?: MediaRef } = {}): void {
     const t = this.timeline(room);
     const id = toHex(envelope.hash);
-    t.outbox.set(id, { envelope, text, createdAt: Date.now() });
+    const sealed = opts.sealed ?? false;
+    t.outbox.set(id, { envelope, text, createdAt: Date.now(), media: !!opts.media, index: opts.epochKey && !opts.media ? { epochKey: opts.epochKey } : undefined });
     // The local copy shows what was signed: same id, lamport and timestamp as the node will.
     const body = decodeBody(envelope.body);
     const local: Message = {
@@ -646,12 +732,12 @@ export class ChatStore {
       device_key: toHex(body.deviceKey),
       timestamp_ms: Number(body.timestampMs),
       lamport: Number(body.lamport),
-      kind: "text",
+      kind: opts.media ? "media" : "text",
       payload_len: body.payload.length,
       envelope: envelopeToJson(envelope),
-      ...(sealed ? { encrypted: true, plain: text, sealed: "open" as const } : { text }),
+      ...(sealed ? { encrypted: true, plain: text, sealed: "open" as const } : opts.media ? {} : { text }),
     };
-    this.merge(room, [local], "pending");
+    this.merge(room, [{ ...local, media: opts.media } as Message], "pending");
     this.changed();
     void this.post(room, id);
   }
@@ -663,6 +749,7 @@ export class ChatStore {
     try {
       await this.client.post(room, entry.envelope);
       t.outbox.delete(id);
+      if (entry.index) void this.indexTokens(room, id, entry.text, entry.index.epochKey);
       const m = t.byId.get(id);
       if (m) t.byId.set(id, { ...m, status: "sent", error: undefined });
     } catch (err) {
@@ -681,7 +768,7 @@ export class ChatStore {
     const entry = t.outbox.get(id);
     const m = t.byId.get(id);
     if (!entry || !m) return;
-    if (Date.now() - entry.createdAt < RESEND_SAME_MS) {
+    if (Date.now() - entry.createdAt < RESEND_SAME_MS || entry.media) {
       t.byId.set(id, { ...m, status: "pending", error: undefined });
       this.changed();
       void this.post(room, id);
@@ -690,6 +777,182 @@ export class ChatStore {
     t.outbox.delete(id);
     t.byId.delete(id);
     this.send(room, entry.text);
+  }
+
+  // --- media ------------------------------------------------------------------------------
+
+  /**
+   * Sends a file: in private rooms it is encrypted here under a fresh content key first, and the
+   * `MediaRef` (with that key) is sealed like a text message; in channels both go in the clear.
+   */
+  async sendMedia(room: string, file: File): Promise<void> {
+    const t = this.timeline(room);
+    const info = this.room(room);
+    const name = file.name.replace(/[\\/]/g, "_").slice(0, 200) || "file";
+    if (file.size > MAX_UPLOAD_BYTES) {
+      t.upload = { name, sent: 0, total: file.size, phase: "failed", error: `The file is larger than ${MAX_UPLOAD_BYTES / 1024 / 1024} MB.` };
+      this.changed();
+      return;
+    }
+    const progress = (u: Partial<UploadState>) => {
+      t.upload = { ...(t.upload ?? { name, sent: 0, total: file.size, phase: "uploading" }), ...u };
+      this.changed();
+    };
+    t.upload = { name, sent: 0, total: file.size, phase: "uploading" };
+    this.changed();
+    try {
+      const mime = file.type || "application/octet-stream";
+      const plain = new Uint8Array(await file.arrayBuffer());
+      const dims = mime.startsWith("image/") ? await imageSize(file) : { width: 0, height: 0 };
+      const priv = !!info && isPrivate(info);
+      let body: Uint8Array = plain;
+      let key: Uint8Array = new Uint8Array();
+      let noncePrefix: Uint8Array = new Uint8Array();
+      if (priv) {
+        progress({ phase: "encrypting" });
+        const { newContentKey, encryptMedia } = await mediaCrypto();
+        ({ key, noncePrefix } = newContentKey());
+        body = encryptMedia(key, noncePrefix, plain);
+      }
+      progress({ phase: "uploading", total: body.length });
+      const up = await this.client.uploadMedia(room, body, priv ? "application/octet-stream" : mime, (sent, total) => progress({ sent, total: total || body.length }));
+      progress({ phase: "sending", sent: body.length });
+      const ref: MediaRef = { cid: up.cid, size: plain.length, mime, width: dims.width, height: dims.height, name, key, noncePrefix };
+      // The sender already has the file: keep it for the preview instead of downloading it again.
+      if (mime.startsWith("image/")) this.mediaUrls.set(up.cid, { url: URL.createObjectURL(new Blob([plain], { type: mime })) });
+      if (!priv) {
+        const env = composeControl(this.signer, room, t.maxLamport + 1, Kind.Media, encodeMediaRef(ref));
+        this.sendEnvelope(room, env, name, { media: ref });
+      } else {
+        const key = room.toLowerCase();
+        const prev = this.sendChains.get(key) ?? Promise.resolve();
+        const next = prev.then(async () => {
+          const epoch = await this.ensureEpoch(room);
+          const { sealMessage } = await e2e();
+          const lamport = Math.max(t.maxLamport + 1, this.room(room)?.next_lamport ?? 0);
+          const payload = sealMessage({
+            epochKey: epoch.key,
+            epochId: fromHex(epoch.id, 32),
+            room: fromHex(room, 32),
+            sender: fromHex(this.session.address, 20),
+            kind: Kind.Media,
+            plaintext: encodeMediaRef(ref),
+          });
+          this.sendEnvelope(room, composeSealed(this.signer, room, lamport, Kind.Media, payload), name, { sealed: true, media: ref });
+        });
+        this.sendChains.set(key, next.catch(() => undefined));
+        await next;
+      }
+      t.upload = undefined;
+      this.changed();
+    } catch (err) {
+      const p = describeError(err);
+      if (p.kind === "expired") return;
+      progress({ phase: "failed", error: p.kind === "unreachable" ? "Upload failed: node unreachable." : `Upload failed: ${p.detail}` });
+    }
+  }
+
+  dismissUpload(room: string): void {
+    this.timeline(room).upload = undefined;
+    this.changed();
+  }
+
+  /** An object URL of a media file (downloaded, and decrypted in private rooms), loading it on first use. */
+  mediaUrl(ref: MediaRef): { url?: string; error?: string; loading?: boolean } {
+    const cur = this.mediaUrls.get(ref.cid);
+    if (cur) return cur;
+    this.mediaUrls.set(ref.cid, { loading: true });
+    void (async () => {
+      try {
+        const { bytes } = await this.client.media(ref.cid);
+        const plain = ref.key.length > 0 ? (await mediaCrypto()).decryptMedia(ref.key, ref.noncePrefix, bytes) : bytes;
+        if (plain.length !== ref.size) throw new Error(`the file has ${plain.length} bytes, the message says ${ref.size}`);
+        this.mediaUrls.set(ref.cid, { url: URL.createObjectURL(new Blob([new Uint8Array(plain)], { type: ref.mime || "application/octet-stream" })) });
+      } catch (err) {
+        const p = describeError(err);
+        this.mediaUrls.set(ref.cid, { error: p.kind === "other" ? `Cannot open the file: ${p.detail}` : p.detail });
+      }
+      this.changed();
+    })();
+    return { loading: true };
+  }
+
+  // --- LinkedIn profiles ---------------------------------------------------------------------
+
+  /** A wallet's linked profile (loaded on first use; undefined while loading or unknown). */
+  profile(address: string): LinkedProfile | null | undefined {
+    if (!this.gateway) return null;
+    const key = address.toLowerCase();
+    const cur = this.profiles.get(key);
+    if (cur === "loading") return undefined;
+    if (cur !== undefined) return cur;
+    this.profiles.set(key, "loading");
+    this.gateway.profile(address).then(
+      (p) => {
+        this.profiles.set(key, p && p.linked && p.profile ? p : null);
+        this.changed();
+      },
+      () => {
+        // The gateway did not answer: no badge (asked again after a reload).
+        this.profiles.set(key, null);
+        this.changed();
+      },
+    );
+    return undefined;
+  }
+
+  /** Forgets a cached profile (after linking or unlinking). */
+  refreshProfile(address: string): void {
+    this.profiles.delete(address.toLowerCase());
+    this.changed();
+  }
+
+  // --- search -----------------------------------------------------------------------------
+
+  /**
+   * Uploads the keyed search tokens of a sealed text message this device sent. The indexer takes
+   * them once it has read the message (409 `message_not_indexed` before): retried for a while.
+   */
+  private async indexTokens(room: string, id: string, text: string, epochKey: Uint8Array): Promise<void> {
+    const indexer = this.indexer;
+    if (!indexer) return;
+    const tokens = messageTokens(searchKey(epochKey, fromHex(room, 32)), text);
+    if (tokens.length === 0) return;
+    this.tokenUploads.set(id, "pending");
+    for (let attempt = 0; attempt < 30; attempt++) {
+      try {
+        await indexer.uploadTokens(id, tokens);
+        this.tokenUploads.set(id, "indexed");
+        return;
+      } catch (err) {
+        const retry = (err instanceof ApiError && (err.code === "message_not_indexed" || err.code === "rate_limited")) || !(err instanceof ApiError);
+        if (!retry || attempt === 29) {
+          this.tokenUploads.set(id, describeError(err).detail);
+          return;
+        }
+        await new Promise((r) => setTimeout(r, Math.min(500 * (attempt + 1), 5000)));
+      }
+    }
+  }
+
+  /**
+   * Searches one end-to-end encrypted room: each query word becomes its prefix token under every
+   * epoch key this device holds (the indexer matches any of them). Hits carry no text: the text
+   * is this device's own copy when it has the message loaded.
+   */
+  async searchEncrypted(room: string, query: string): Promise<(MessageHit & { plain?: string })[]> {
+    if (!this.indexer) throw new Error("This node has no search service.");
+    await this.fetchKeys(room).catch(() => undefined);
+    const keys = [...this.keysOf(room).values()];
+    if (keys.length === 0) throw new Error("This device holds no key of this room yet, so it cannot search it.");
+    const roomBytes = fromHex(room, 32);
+    const perKey = keys.map((k) => queryTokens(searchKey(k, roomBytes), query));
+    const wordCount = perKey[0]?.length ?? 0;
+    if (wordCount === 0) throw new Error("Type a word to search for.");
+    const alternatives = Array.from({ length: wordCount }, (_, i) => perKey.map((ts) => ts[i]!));
+    const r = await this.indexer.searchTokens(room, alternatives);
+    const t = this.timeline(room);
+    return r.results.map((h) => ({ ...h, plain: t.byId.get(h.id.toLowerCase())?.plain }));
   }
 
   // --- unread -----------------------------------------------------------------------------
@@ -752,6 +1015,18 @@ function localMessage(envelope: Envelope, sender: string, room: string): Message
     payload_len: body.payload.length,
     envelope: envelopeToJson(envelope),
   };
+}
+
+/** Pixel size of an image file (0 × 0 when the browser cannot read it). */
+async function imageSize(file: Blob): Promise<{ width: number; height: number }> {
+  try {
+    const bmp = await createImageBitmap(file);
+    const size = { width: bmp.width, height: bmp.height };
+    bmp.close();
+    return size;
+  } catch {
+    return { width: 0, height: 0 };
+  }
 }
 
 function seenKey(address: string): string {

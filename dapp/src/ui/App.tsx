@@ -85,6 +85,7 @@ export function App() {
     <ChatApp
       client={client}
       session={session}
+      wallet={wallet}
       onExpired={expire}
       onSignOut={() => {
         clearSession();

@@ -4,20 +4,23 @@ import { useEffect, useMemo } from "react";
 import type { NodeClient } from "../api/client";
 import { ChatStore } from "../state/chat";
 import type { Session } from "../state/session";
+import type { Wallet } from "../wallet/wallet";
 import { ChatView } from "./ChatView";
 import { CreateRoomForm } from "./CreateRoomForm";
 import { DirectForm } from "./DirectForm";
 import { shortAddress } from "./format";
 import { JoinChannelForm } from "./JoinChannelForm";
 import { RoomList } from "./RoomList";
+import { SearchView } from "./SearchView";
+import { linkOutcome, ProfileView } from "./ProfileView";
 import { useRoute } from "./route";
 import { useStore } from "./useStore";
 
 const LIVE_TEXT = { connecting: "Connecting…", open: "Live", reconnecting: "Reconnecting…", closed: "Offline" } as const;
 
-export function ChatApp(props: { client: NodeClient; session: Session; onSignOut(): void; onExpired(): void }) {
+export function ChatApp(props: { client: NodeClient; session: Session; wallet?: Wallet; onSignOut(): void; onExpired(): void }) {
   const store = useMemo(
-    () => new ChatStore(props.client, props.session, props.onExpired),
+    () => new ChatStore(props.client, props.session, props.onExpired, props.wallet),
     // One store per session.
     [props.session],
   );
@@ -27,6 +30,10 @@ export function ChatApp(props: { client: NodeClient; session: Session; onSignOut
   }, [store]);
   useStore(store);
   const route = useRoute();
+  // Back from the LinkedIn gateway (`?linkedin=…`): show the outcome on the profile screen.
+  useEffect(() => {
+    if (linkOutcome(window.location.search) && route.name === "home") window.location.hash = "#/profile";
+  }, []);
   const showMain = route.name !== "home";
 
   return (
@@ -38,9 +45,12 @@ export function ChatApp(props: { client: NodeClient; session: Session; onSignOut
         <span className={`live live-${store.liveStatus}`} role="status" aria-live="polite" data-live={store.liveStatus}>
           {LIVE_TEXT[store.liveStatus]}
         </span>
-        <span className="me" title={props.session.address} data-testid="me">
+        <a className="button secondary small" href="#/search">
+          Search
+        </a>
+        <a className="me" href="#/profile" title={props.session.address} aria-label={`Your profile (${props.session.address})`} data-testid="me">
           {shortAddress(props.session.address)}
-        </span>
+        </a>
         <button type="button" className="secondary small" onClick={props.onSignOut}>
           Sign out
         </button>
@@ -54,6 +64,8 @@ export function ChatApp(props: { client: NodeClient; session: Session; onSignOut
         {route.name === "new-channel" && <CreateRoomForm key="channel" store={store} kind="channel" self={props.session.address} />}
         {route.name === "new-direct" && <DirectForm store={store} self={props.session.address} />}
         {route.name === "join" && <JoinChannelForm store={store} initialId={route.id} />}
+        {route.name === "profile" && <ProfileView store={store} />}
+        {route.name === "search" && <SearchView key={route.room ?? "all"} store={store} room={route.room} />}
         {route.name === "home" && (
           <div className="empty">
             <p>Pick a room, or start a new group, channel or direct message.</p>

@@ -1,14 +1,17 @@
 // One room: live timeline, infinite scroll back through history, composer.
 
 import { useEffect, useLayoutEffect, useRef, useState } from "react";
-import type { ChatMessage, ChatStore } from "../state/chat";
+import type { ChatMessage, ChatStore, UploadState } from "../state/chat";
 import { isPrivate, MAX_TEXT_BYTES } from "../state/chat";
+import type { MediaRef } from "../protocol/media";
 import { controlLine } from "./control-lines";
 import { MembersPanel } from "./MembersPanel";
 import type { Session } from "../state/session";
 import { formatTime, shortAddress } from "./format";
 import { href } from "./route";
 import { useStore } from "./useStore";
+import { AnchorBadge, TipButton } from "./OnChainParts";
+import { VerifiedName } from "./ProfileView";
 
 export function ChatView({ store, roomId, session }: { store: ChatStore; roomId: string; session: Session }) {
   useStore(store);
@@ -54,6 +57,16 @@ export function ChatView({ store, roomId, session }: { store: ChatStore; roomId:
       void store.loadOlder(roomId);
     }
   }
+
+  // Anchored badges: ask the node about the newest messages (a few, one request at a time).
+  useEffect(() => {
+    store.onchain.checkProofs(view.messages.filter((m) => m.status === "sent" && (m.kind === "text" || m.kind === "media")).map((m) => m.id));
+    const t = setInterval(
+      () => store.onchain.checkProofs(store.view(roomId).messages.filter((m) => m.status === "sent" && (m.kind === "text" || m.kind === "media")).map((m) => m.id)),
+      5_000,
+    );
+    return () => clearInterval(t);
+  }, [store, roomId, count]);
 
   // Short histories do not scroll: load more until the list fills its box.
   useEffect(() => {
@@ -103,6 +116,11 @@ export function ChatView({ store, roomId, session }: { store: ChatStore; roomId:
         <button type="button" className="secondary small" onClick={() => void copyId()}>
           {copied ? "Copied" : "Copy id"}
         </button>
+        {store.indexer && (
+          <a className="button secondary small" href={href({ name: "search", room: roomId })} aria-label={`Search in ${store.displayName(room)}`}>
+            Search
+          </a>
+        )}
         <button type="button" className="secondary small" aria-expanded={showMembers} onClick={() => setShowMembers((v) => !v)}>
           Members
         </button>
@@ -120,7 +138,7 @@ export function ChatView({ store, roomId, session }: { store: ChatStore; roomId:
           </li>
         )}
         {view.messages.map((m) => (
-          <MessageRow key={m.id} m={m} self={session.address} onRetry={view.encryptionRequired ? undefined : () => store.retry(roomId, m.id)} />
+          <MessageRow key={m.id} m={m} store={store} self={session.address} onRetry={view.encryptionRequired ? undefined : () => store.retry(roomId, m.id)} />
         ))}
       </ol>
       {view.sendError && (
@@ -133,13 +151,22 @@ export function ChatView({ store, roomId, session }: { store: ChatStore; roomId:
           The node asks for end-to-end encrypted messages in this room, which this room's kind does not allow.
         </p>
       ) : (
-        <Composer onSend={(text) => store.send(roomId, text)} roomName={store.displayName(room)} />
+        <>
+          {view.upload && <UploadBar upload={view.upload} onDismiss={() => store.dismissUpload(roomId)} />}
+          <Composer
+            onSend={(text) => store.send(roomId, text)}
+            onFile={(f) => void store.sendMedia(roomId, f)}
+            uploading={!!view.upload && view.upload.phase !== "failed"}
+            roomName={store.displayName(room)}
+            encrypted={isPrivate(room)}
+          />
+        </>
       )}
     </section>
   );
 }
 
-function MessageRow({ m, self, onRetry }: { m: ChatMessage; self: string; onRetry?: () => void }) {
+function MessageRow({ m, self, store, onRetry }: { m: ChatMessage; self: string; store: ChatStore; onRetry?: () => void }) {
   const mine = m.sender.toLowerCase() === self.toLowerCase();
   const who = mine ? "You" : shortAddress(m.sender);
   const line = controlLine(m, self);
@@ -152,19 +179,24 @@ function MessageRow({ m, self, onRetry }: { m: ChatMessage; self: string; onRetr
   }
   const text = m.encrypted ? m.plain : m.text;
   let body: React.ReactNode;
-  if (m.kind === "text" && m.encrypted && m.sealed === "no_key") {
+  const content = m.kind === "text" || m.kind === "media";
+  if (m.kind === "media" && m.media && (!m.encrypted || m.sealed === "open")) {
+    body = <MediaBody media={m.media} store={store} />;
+  } else if (m.kind === "media" && !m.encrypted) {
+    body = <p className="text unverified-text">This file message is malformed.</p>;
+  } else if (content && m.encrypted && m.sealed === "no_key") {
     body = (
       <p className="text muted sealed-no-key" data-sealed="no_key">
         Encrypted for a key this device does not hold.
       </p>
     );
-  } else if (m.kind === "text" && m.encrypted && m.sealed === "bad") {
+  } else if (content && m.encrypted && m.sealed === "bad") {
     body = (
       <p className="text unverified-text" data-sealed="bad">
         This encrypted message does not open (tampered or malformed).
       </p>
     );
-  } else if (m.kind === "text" && m.encrypted && text === undefined) {
+  } else if (content && m.encrypted && text === undefined) {
     body = <p className="text muted" data-sealed="opening">Decrypting…</p>;
   } else if (m.kind === "text" && text !== undefined && m.verified) body = <p className="text">{text}</p>;
   else if (m.kind === "text" && text !== undefined) body = <p className="text unverified-text">{text}</p>;
@@ -174,7 +206,8 @@ function MessageRow({ m, self, onRetry }: { m: ChatMessage; self: string; onRetr
       <div className="meta">
         <span className="sender" title={m.sender}>
           {who}
-        </span>{" "}
+        </span>
+        <VerifiedName store={store} address={m.sender} />{" "}
         <time dateTime={new Date(m.timestamp_ms).toISOString()}>{formatTime(m.timestamp_ms)}</time>
         {m.encrypted && m.sealed === "open" && (
           <span className="muted small" title="End-to-end encrypted: opened with this device's key" data-testid="e2e-badge">
@@ -183,6 +216,8 @@ function MessageRow({ m, self, onRetry }: { m: ChatMessage; self: string; onRetr
           </span>
         )}
         {m.status === "pending" && <span className="muted small"> · Sending…</span>}
+        <AnchorBadge m={m} store={store} />
+        {!mine && <TipButton m={m} store={store} />}
         {!m.verified && (
           <span className="unverified" title="The signature or contents do not match the signed envelope">
             {" "}
@@ -205,8 +240,93 @@ function MessageRow({ m, self, onRetry }: { m: ChatMessage; self: string; onRetr
   );
 }
 
-function Composer({ onSend, roomName }: { onSend(text: string): void; roomName: string }) {
+function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KB`;
+  return `${(n / 1024 / 1024).toFixed(1)} MB`;
+}
+
+/** A file in a message: an inline preview for images, a download link for anything else. */
+function MediaBody({ media, store }: { media: MediaRef; store: ChatStore }) {
+  const isImage = media.mime.startsWith("image/") && media.mime !== "image/svg+xml";
+  const [wanted, setWanted] = useState(isImage);
+  const state = wanted ? store.mediaUrl(media) : undefined;
+  const label = `${media.name || "file"} (${formatBytes(media.size)})`;
+  return (
+    <div className="media" data-testid="media" data-cid={media.cid} data-mime={media.mime}>
+      {isImage && state?.url && (
+        <a href={state.url} download={media.name || "image"} title={`Download ${label}`}>
+          <img
+            src={state.url}
+            alt={media.name || "image"}
+            width={media.width || undefined}
+            height={media.height || undefined}
+            className="media-preview"
+            data-testid="media-preview"
+          />
+        </a>
+      )}
+      {state?.loading && <p className="muted small">Loading {label}…</p>}
+      {state?.error && (
+        <p className="problem small" role="alert" data-testid="media-error">
+          {state.error}
+        </p>
+      )}
+      {!isImage && state?.url && (
+        <a className="button secondary small" href={state.url} download={media.name || "file"} data-testid="media-download">
+          Save {label}
+        </a>
+      )}
+      {!isImage && !wanted && (
+        <button type="button" className="secondary small" onClick={() => setWanted(true)} data-testid="media-open">
+          📎 {label}
+        </button>
+      )}
+      {isImage && <span className="muted small media-name">{label}</span>}
+    </div>
+  );
+}
+
+function UploadBar({ upload, onDismiss }: { upload: UploadState; onDismiss(): void }) {
+  const pct = upload.total > 0 ? Math.min(100, Math.round((upload.sent / upload.total) * 100)) : 0;
+  if (upload.phase === "failed") {
+    return (
+      <div className="upload problem small" role="alert" data-testid="upload-error">
+        <span>
+          {upload.name}: {upload.error}
+        </span>{" "}
+        <button type="button" className="small secondary" onClick={onDismiss}>
+          Dismiss
+        </button>
+      </div>
+    );
+  }
+  const what = upload.phase === "encrypting" ? "Encrypting" : upload.phase === "sending" ? "Sending" : "Uploading";
+  return (
+    <div className="upload" role="status" data-testid="upload">
+      <span className="small">
+        {what} {upload.name}… {upload.phase === "uploading" ? `${pct}%` : ""}
+      </span>
+      <progress max={100} value={upload.phase === "uploading" ? pct : upload.phase === "sending" ? 100 : undefined} aria-label={`${what} ${upload.name}`} />
+    </div>
+  );
+}
+
+function Composer({
+  onSend,
+  onFile,
+  uploading,
+  roomName,
+  encrypted,
+}: {
+  onSend(text: string): void;
+  onFile(file: File): void;
+  uploading: boolean;
+  roomName: string;
+  encrypted: boolean;
+}) {
   const [text, setText] = useState("");
+  const fileRef = useRef<HTMLInputElement>(null);
   const bytes = new TextEncoder().encode(text).length;
   const tooLong = bytes > MAX_TEXT_BYTES;
 
@@ -243,6 +363,29 @@ function Composer({ onSend, roomName }: { onSend(text: string): void; roomName: 
         aria-invalid={tooLong}
         aria-describedby="composer-hint"
       />
+      <input
+        ref={fileRef}
+        id="composer-file"
+        type="file"
+        className="visually-hidden"
+        tabIndex={-1}
+        aria-hidden
+        onChange={(e) => {
+          const f = e.target.files?.[0];
+          if (f) onFile(f);
+          e.target.value = "";
+        }}
+      />
+      <button
+        type="button"
+        className="secondary"
+        disabled={uploading}
+        onClick={() => fileRef.current?.click()}
+        aria-label={encrypted ? "Attach a file (encrypted before upload)" : "Attach a file"}
+        title={encrypted ? "Attach a file (encrypted before upload)" : "Attach a file"}
+      >
+        📎
+      </button>
       <button type="submit" disabled={!text.trim() || tooLong}>
         Send
       </button>

@@ -4,6 +4,8 @@ import { describeError, type Problem } from "../lib/errors";
 import type { ChatStore } from "../state/chat";
 import { ProblemBox } from "./ProblemBox";
 import { navigate } from "./route";
+import { ApiError } from "../api/client";
+import { SubscribePanel } from "./PolicyPanel";
 
 export function JoinChannelForm({ store, initialId }: { store: ChatStore; initialId?: string }) {
   const [id, setId] = useState(initialId ?? "");
@@ -12,6 +14,8 @@ export function JoinChannelForm({ store, initialId }: { store: ChatStore; initia
   const valid = /^0x[0-9a-fA-F]{64}$/.test(id.trim());
   const [channels, setChannels] = useState<ChannelEntry[]>();
   const [dirProblem, setDirProblem] = useState<Problem>();
+  /** A paid room refused the join: offer the subscription. */
+  const [paidRoom, setPaidRoom] = useState<string>();
 
   useEffect(() => {
     let live = true;
@@ -41,6 +45,10 @@ export function JoinChannelForm({ store, initialId }: { store: ChatStore; initia
     } catch (err) {
       setProblem(describeError(err));
       setBusy(false);
+      if (err instanceof ApiError && err.code === "gate_not_met" && store.info?.contracts.length) {
+        const info = await store.roomInfo(target).catch(() => undefined);
+        if (info?.policy === "paid") setPaidRoom(target);
+      }
     }
   }
 
@@ -68,6 +76,16 @@ export function JoinChannelForm({ store, initialId }: { store: ChatStore; initia
           {busy ? "Joining…" : "Join"}
         </button>
       </form>
+      {paidRoom && (
+        <SubscribePanel
+          store={store}
+          roomId={paidRoom}
+          onSubscribed={() => {
+            setProblem(undefined);
+            void join(paidRoom);
+          }}
+        />
+      )}
       <h3 id="directory-title">Channel directory</h3>
       {dirProblem && <ProblemBox problem={dirProblem} />}
       {!channels && !dirProblem && <p className="muted">Loading channels…</p>}

@@ -12,6 +12,7 @@ import { shortAddress } from "./format";
 import { ProblemBox } from "./ProblemBox";
 import { navigate } from "./route";
 import { useStore } from "./useStore";
+import { PolicyPanel } from "./PolicyPanel";
 
 const RANK: Record<string, number> = { member: 1, admin: 2, owner: 3 };
 
@@ -126,6 +127,7 @@ export function MembersPanel({ store, room, self }: { store: ChatStore; room: Ro
         </form>
       )}
       {problem && <ProblemBox problem={problem} />}
+      {!direct && RANK[myRole]! >= 2 && <PolicyPanel store={store} room={room} />}
       {!direct &&
         (myRole === "owner" ? (
           <p className="muted small">As the owner you cannot leave; hand ownership to another member first.</p>

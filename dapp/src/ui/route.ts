@@ -8,7 +8,9 @@ export type Route =
   | { name: "new-group" }
   | { name: "new-channel" }
   | { name: "new-direct" }
-  | { name: "join"; id?: string };
+  | { name: "join"; id?: string }
+  | { name: "search"; room?: string }
+  | { name: "profile" };
 
 export function parseRoute(hash: string): Route {
   const parts = hash.replace(/^#\/?/, "").split("/").filter(Boolean);
@@ -17,6 +19,8 @@ export function parseRoute(hash: string): Route {
   if (parts[0] === "new" && parts[1] === "channel") return { name: "new-channel" };
   if (parts[0] === "new" && parts[1] === "direct") return { name: "new-direct" };
   if (parts[0] === "join") return { name: "join", id: parts[1] };
+  if (parts[0] === "profile") return { name: "profile" };
+  if (parts[0] === "search") return parts[1] && /^0x[0-9a-fA-F]{64}$/.test(parts[1]) ? { name: "search", room: parts[1].toLowerCase() } : { name: "search" };
   return { name: "home" };
 }
 
@@ -34,6 +38,10 @@ export function href(route: Route): string {
       return "#/new/direct";
     case "join":
       return route.id ? `#/join/${route.id}` : "#/join";
+    case "profile":
+      return "#/profile";
+    case "search":
+      return route.room ? `#/search/${route.room}` : "#/search";
   }
 }
 

@@ -1,5 +1,6 @@
 //! The HTTP API: search (`/v1/search/*`), token uploads, health and metrics.
 
+mod chain;
 mod search;
 
 use std::{ops::Deref, sync::Arc};
@@ -51,6 +52,9 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/v1/search/messages", get(search::messages))
+        .route("/v1/chain/status", get(chain::status))
+        .route("/v1/chain/anchors", get(chain::anchors))
+        .route("/v1/chain/events", get(chain::events))
         .route("/v1/search/users", get(search::users))
         .route("/v1/search/tokens", post(search::tokens).layer(DefaultBodyLimit::max(256 * 1024)))
         .fallback(|| async { ApiError::not_found("not_found", "no such endpoint") })

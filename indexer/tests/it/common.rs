@@ -40,9 +40,14 @@ pub(crate) struct TestDb {
 
 impl TestDb {
     pub(crate) async fn create() -> Self {
-        use sqlx::Connection;
         let base =
             std::env::var("DCHAT_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        Self::create_on(base).await
+    }
+
+    /// A fresh database on the server `base` points at.
+    pub(crate) async fn create_on(base: String) -> Self {
+        use sqlx::Connection;
         let name = format!("dchat_t_ix_{}", hex::encode(rand::random::<[u8; 8]>()));
         let mut conn = sqlx::PgConnection::connect(&base)
             .await
@@ -86,6 +91,11 @@ pub(crate) struct Env {
 impl Env {
     /// A node, a database, no indexer yet.
     pub(crate) async fn start() -> Self {
+        Self::start_with(TestDb::create().await).await
+    }
+
+    /// A node and `db`, no indexer yet.
+    pub(crate) async fn start_with(db: TestDb) -> Self {
         init_logs();
         let dir = tempfile::tempdir().expect("tempdir");
         let mut config = dchat_node::config::Config {
@@ -96,8 +106,12 @@ impl Env {
         config.p2p.enabled = false;
         config.rooms.default_channel = None;
         config.indexer.key_hashes = vec![dchat_node::api::log::key_hash(INDEXER_KEY)];
+        // Tests post in bursts; the node's limits are tested in its own suite.
+        config.rate_limit.address_burst = 1e6;
+        config.rate_limit.address_per_sec = 1e6;
+        config.rate_limit.ip_burst = 1e6;
+        config.rate_limit.ip_per_sec = 1e6;
         let node = dchat_node::spawn(config).await.expect("node starts");
-        let db = TestDb::create().await;
         Self { node, indexer: None, db, http: reqwest::Client::new(), _dir: dir }
     }
 
@@ -267,4 +281,161 @@ impl User {
     pub(crate) async fn say(&self, room: &RoomId, text: &str) -> String {
         self.client.send_text(room, &self.wallet, &self.device, text).await.expect("send").id
     }
+}
+
+/// anvil's first development account (owner of what the tests deploy).
+pub(crate) const DEV_KEY: &str = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+
+/// The repository root.
+pub(crate) fn repo() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// anvil on a free loopback port, killed (by its PID) on drop.
+pub(crate) struct Anvil {
+    child: std::process::Child,
+    pub(crate) url: String,
+}
+
+impl Anvil {
+    pub(crate) fn start() -> Self {
+        use std::io::BufRead;
+        let bin = repo().join("node_modules/.bin/anvil");
+        assert!(bin.exists(), "anvil is missing: run scripts/setup");
+        let mut child = std::process::Command::new(bin)
+            .args(["--host", "127.0.0.1", "--port", "0", "--chain-id", "31337"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn anvil");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        let url = loop {
+            let line = lines.next().expect("anvil prints its address").expect("read");
+            if let Some(addr) = line.strip_prefix("Listening on ") {
+                break format!("http://{}", addr.trim());
+            }
+        };
+        std::thread::spawn(move || for _ in lines {});
+        Self { child, url }
+    }
+}
+
+impl Drop for Anvil {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A PostgreSQL server of its own (initdb in a temporary directory, a free loopback port), for
+/// tests that stop and restart the server; stopped (by its data directory's PID file) on drop.
+pub(crate) struct PrivatePg {
+    dir: TempDir,
+    bin: std::path::PathBuf,
+    port: u16,
+    pub(crate) url: String,
+}
+
+impl PrivatePg {
+    /// The newest PostgreSQL server installed (`DCHAT_TEST_PG_BIN` overrides).
+    fn bin_dir() -> std::path::PathBuf {
+        if let Some(dir) = std::env::var_os("DCHAT_TEST_PG_BIN") {
+            return dir.into();
+        }
+        let mut versions: Vec<(u32, std::path::PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+            .expect("PostgreSQL server binaries (/usr/lib/postgresql; run scripts/setup or set DCHAT_TEST_PG_BIN)")
+            .filter_map(|e| {
+                let e = e.ok()?;
+                let v = e.file_name().to_str()?.parse().ok()?;
+                let bin = e.path().join("bin");
+                bin.join("initdb").exists().then_some((v, bin))
+            })
+            .collect();
+        versions.sort();
+        versions.pop().expect("an initdb under /usr/lib/postgresql/<version>/bin").1
+    }
+
+    /// Runs a server tool, as the `postgres` user when running as root (the server refuses root).
+    fn run(&self, tool: &str, args: &[&str]) {
+        let exe = self.bin.join(tool);
+        let root = is_root();
+        let mut cmd = if root {
+            let mut c = std::process::Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&exe);
+            c
+        } else {
+            std::process::Command::new(&exe)
+        };
+        let out = cmd.args(args).output().unwrap_or_else(|e| panic!("running {tool}: {e}"));
+        assert!(
+            out.status.success(),
+            "{tool} {args:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    pub(crate) fn start() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        if is_root() {
+            let status = std::process::Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(dir.path())
+                .status()
+                .expect("chown");
+            assert!(status.success(), "chown the data directory to postgres");
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().expect("addr").port();
+        let pg =
+            Self { bin: Self::bin_dir(), port, url: format!("postgres://postgres@127.0.0.1:{port}/postgres"), dir };
+        let data = pg.data();
+        pg.run("initdb", &["-D", &data, "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync"]);
+        pg.start_again();
+        pg
+    }
+
+    fn data(&self) -> String {
+        self.dir.path().join("data").to_string_lossy().into_owned()
+    }
+
+    /// Starts the server (again), waiting until it accepts connections.
+    pub(crate) fn start_again(&self) {
+        let opts = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=50",
+            self.port,
+            self.dir.path().display()
+        );
+        let log = self.dir.path().join("server.log").to_string_lossy().into_owned();
+        self.run("pg_ctl", &["-D", &self.data(), "-o", &opts, "-l", &log, "-w", "-t", "30", "start"]);
+    }
+
+    /// Stops the server the hard way (`-m immediate`: no shutdown checkpoint, every connection
+    /// cut, like a crash).
+    pub(crate) fn crash(&self) {
+        self.run("pg_ctl", &["-D", &self.data(), "-m", "immediate", "-w", "stop"]);
+    }
+}
+
+impl Drop for PrivatePg {
+    fn drop(&mut self) {
+        let exe = self.bin.join("pg_ctl");
+        let data = self.data();
+        let mut cmd = if is_root() {
+            let mut c = std::process::Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&exe);
+            c
+        } else {
+            std::process::Command::new(&exe)
+        };
+        let _ = cmd.args(["-D", &data, "-m", "immediate", "-w", "stop"]).output();
+    }
+}
+
+/// Whether this process runs as root (reads `/proc/self/status`, no libc call).
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(1) == Some("0")))
+        .unwrap_or(false)
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use dchat_node::store::RoomKind;
 use reqwest::StatusCode;
 
-use crate::common::{Env, User, wait_for};
+use crate::common::{Env, PrivatePg, TestDb, User, wait_for};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_mid_stream_leaves_no_gap_and_no_duplicate() {
@@ -118,4 +118,42 @@ async fn reconcile_refetches_rows_the_index_lost() {
     wait_for("reconcile to refill the room", || async { env.indexed_ids().await.len() == all.len() }).await;
     assert_eq!(env.indexed_ids().await, all);
     assert!(env.indexer().metrics().reconciled_total.load(std::sync::atomic::Ordering::Relaxed) > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_crashing_mid_ingest_leaves_no_gap_and_no_duplicate() {
+    let pg = PrivatePg::start();
+    let mut env = Env::start_with(TestDb::create_on(pg.url.clone()).await).await;
+    let alice = User::sign_in(&env.node).await;
+    let room = alice.create("general", RoomKind::Channel, &[]).await;
+    for i in 0..120 {
+        alice.say(&room, &format!("before the crash {i}")).await;
+    }
+    let mut config = env.config();
+    config.follow.batch = 4;
+    env.start_indexer(config).await;
+    wait_for("the follower to store some pages", || async {
+        env.indexer().store().message_count().await.unwrap_or(0) >= 12
+    })
+    .await;
+
+    // Cut the database away mid-ingest (an immediate stop: every connection dropped, no
+    // checkpoint), keep the node busy meanwhile, then bring the database back.
+    let before = env.indexer().store().message_count().await.expect("count");
+    pg.crash();
+    assert!(before < 121, "the crash came mid-ingest ({before} of 121 stored)");
+    for i in 0..30 {
+        alice.say(&room, &format!("while the database is down {i}")).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    pg.start_again();
+
+    env.caught_up().await;
+    let node_ids = env.node_ids().await;
+    let indexed = env.indexed_ids().await;
+    assert_eq!(indexed, node_ids, "every message once, in the node's order");
+    let unique: BTreeSet<&String> = indexed.iter().collect();
+    assert_eq!(unique.len(), indexed.len(), "no duplicate");
+    assert!(env.indexer().metrics().errors_total.load(std::sync::atomic::Ordering::Relaxed) > 0, "the outage was seen");
+    env.stop_indexer().await;
 }

@@ -2,5 +2,6 @@
 //! loopback.
 
 mod access;
+mod chain;
 mod common;
 mod follow;

@@ -1,0 +1,32 @@
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+import { formatEth, parseEth, proofRoot } from "../src/chain/util";
+import type { Hex } from "../src/lib/bytes";
+
+describe("anchored-message proofs", () => {
+  it("every proof of the contracts' Merkle vector leads to its root (contracts/test/vectors/merkle.json)", () => {
+    const path = fileURLToPath(new URL("../../contracts/test/vectors/merkle.json", import.meta.url));
+    const v = JSON.parse(readFileSync(path, "utf8")) as { messageHashes: Hex[]; root: Hex; proofs: Hex[][] };
+    v.messageHashes.forEach((h, i) => expect(proofRoot(h, v.proofs[i]!)).toBe(v.root));
+    // Another message, or a proof of another message, does not.
+    expect(proofRoot(v.messageHashes[0]!, v.proofs[1]!)).not.toBe(v.root);
+  });
+
+  it("a one-message batch's root is its double-hashed leaf (one of the vector's leafHashes)", () => {
+    expect(proofRoot("0x41fd7810eb39ae84b932a8643728e0ad7be75b068267b7156e03b9188fbb4436", [])).toBe(
+      "0x6085cd3e472c0466ef5a8212d4e48a09731bdd293cec9e1fd18384698d46380c",
+    );
+  });
+});
+
+describe("ETH amounts", () => {
+  it("parses what a user types, and refuses what is not an amount", () => {
+    expect(parseEth("0.01")).toBe(10n ** 16n);
+    expect(parseEth("1")).toBe(10n ** 18n);
+    expect(parseEth(".5")).toBe(5n * 10n ** 17n);
+    for (const bad of ["", "abc", "-1", "0", "1e3", "0.0000000000000000001", "1,5"]) expect(() => parseEth(bad), bad).toThrow();
+    expect(formatEth(1234500000000000000n)).toBe("1.2345");
+    expect(formatEth(2n * 10n ** 18n)).toBe("2");
+  });
+});
