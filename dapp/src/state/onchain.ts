@@ -18,7 +18,7 @@ const PROOF_WINDOW = 12;
 const PROOF_RECHECK_MS = 5_000;
 
 export class OnChain {
-  private proofs = new Map<string, ProofState & { checkedAt: number }>();
+  private proofs = new Map<string, ProofState & { checkedAt: number; tries?: number }>();
   private queue: string[] = [];
   private running = false;
   /** The node does not anchor: stop asking. */
@@ -44,7 +44,9 @@ export class OnChain {
       const id = raw.toLowerCase();
       const p = this.proofs.get(id);
       if (p?.state === "anchored" || p?.state === "none") continue;
-      if (p && now - p.checkedAt < PROOF_RECHECK_MS) continue;
+      // Not anchored yet: ask again later and later (a message relayed from another node is never
+      // anchored by this one).
+      if (p && now - p.checkedAt < Math.min(PROOF_RECHECK_MS * 2 ** ((p.tries ?? 1) - 1), 300_000)) continue;
       if (!this.queue.includes(id)) this.queue.push(id);
     }
     void this.drain();
@@ -62,7 +64,7 @@ export class OnChain {
         } catch (err) {
           if (err instanceof ApiError && err.code === "anchoring_disabled") this.disabled = true;
           else if (err instanceof ApiError && err.code === "message_not_found") this.proofs.set(id, { state: "none", checkedAt: Date.now() });
-          else this.proofs.set(id, { state: "pending", checkedAt: Date.now() });
+          else this.proofs.set(id, { state: "pending", checkedAt: Date.now(), tries: (this.proofs.get(id)?.tries ?? 0) + 1 });
         }
       }
     } finally {

@@ -279,7 +279,7 @@ function MediaBody({ media, store }: { media: MediaRef; store: ChatStore }) {
       )}
       {!isImage && !wanted && (
         <button type="button" className="secondary small" onClick={() => setWanted(true)} data-testid="media-open">
-          📎 {label}
+          Open {label}
         </button>
       )}
       {isImage && <span className="muted small media-name">{label}</span>}
@@ -378,13 +378,15 @@ function Composer({
       />
       <button
         type="button"
-        className="secondary"
+        className="secondary attach"
         disabled={uploading}
         onClick={() => fileRef.current?.click()}
         aria-label={encrypted ? "Attach a file (encrypted before upload)" : "Attach a file"}
         title={encrypted ? "Attach a file (encrypted before upload)" : "Attach a file"}
       >
-        📎
+        <svg viewBox="0 0 24 24" fill="none" stroke="currentColor" strokeWidth="2" strokeLinecap="round" strokeLinejoin="round" aria-hidden="true">
+          <path d="M21 11.5l-8.6 8.6a5.5 5.5 0 0 1-7.8-7.8l8.6-8.6a3.7 3.7 0 0 1 5.2 5.2l-8.6 8.6a1.8 1.8 0 0 1-2.6-2.6l7.9-7.9" />
+        </svg>
       </button>
       <button type="submit" disabled={!text.trim() || tooLong}>
         Send
