@@ -30,8 +30,14 @@ pub use crate::api::{
     rooms::{
         ChannelJson, ChannelList, ControlReply, EpochJson, KeysReply, MemberJson, MembersReply, RoomList, RoomView,
     },
+    social::{
+        ContactJson, ContactsReply, MutesReply, NotificationsReply, PresenceJson, PresenceReply, ReceiptJson,
+        ReceiptsReply, RequestJson, RequestsReply, SettingsReply, SocialReply, TypingJson, TypingReply, UnreadJson,
+        UnreadReply,
+    },
     ws::{ClientFrame, ServerFrame},
 };
+pub use crate::social::{NotificationView, SocialEvent};
 use crate::store::RoomKind;
 
 /// What went wrong talking to a node.
@@ -577,6 +583,7 @@ pub fn seal(
         lamport,
         kind: kind as i32,
         payload,
+        ..Body::default()
     };
     Envelope::seal(&body, device)
 }
@@ -594,6 +601,8 @@ pub enum Incoming {
     Message(Box<MessageView>),
     /// A control frame.
     Control(ServerFrame),
+    /// A contact, notification, presence or read-mark event.
+    Social(Box<SocialEvent>),
     /// The node closed the stream with this code and reason.
     Closed(Option<(u16, String)>),
 }
@@ -614,6 +623,9 @@ impl Stream {
                 Ok(tungstenite::Message::Text(t)) => {
                     if let Ok(Event::Message { message }) = serde_json::from_str::<Event>(&t) {
                         return Ok(Incoming::Message(Box::new(message)));
+                    }
+                    if let Ok(e) = serde_json::from_str::<SocialEvent>(&t) {
+                        return Ok(Incoming::Social(Box::new(e)));
                     }
                     let frame: ServerFrame = serde_json::from_str(&t).map_err(|e| ClientError::Other(e.to_string()))?;
                     return Ok(Incoming::Control(frame));
@@ -877,4 +889,162 @@ fn encrypting(
             }
         }
     })
+}
+
+/// The social layer: contacts, blocks, read marks, notifications, mutes, settings, presence and
+/// typing. Each change is an envelope signed by the device, as the node requires.
+impl Client {
+    /// A social envelope of the wallet (on its social id), stamped with its next social clock.
+    async fn seal_social(
+        &self,
+        sender: &PrivateKeySigner,
+        device: &SigningKey,
+        kind: Kind,
+        payload: Vec<u8>,
+    ) -> Result<Envelope, ClientError> {
+        let lamport = self.contacts().await?.next_lamport;
+        let room = dchat_protocol::social::social_room(&sender.address());
+        Ok(seal(&room, sender, device, lamport, kind, payload))
+    }
+
+    /// Contacts, pending requests and blocks.
+    pub async fn contacts(&self) -> Result<ContactsReply, ClientError> {
+        self.get("/v1/contacts").await
+    }
+
+    /// Sends a contact action (request, accept, decline, remove, block, unblock) about `peer`.
+    pub async fn contact(
+        &self,
+        sender: &PrivateKeySigner,
+        device: &SigningKey,
+        action: dchat_protocol::social::Action,
+        peer: &Address,
+    ) -> Result<SocialReply, ClientError> {
+        let payload = dchat_protocol::social::Peer { address: peer.to_vec() }.encode_to_vec();
+        let env = self.seal_social(sender, device, action.kind(), payload).await?;
+        self.post_contact(&env).await
+    }
+
+    /// Posts a signed contact envelope as it is.
+    pub async fn post_contact(&self, env: &Envelope) -> Result<SocialReply, ClientError> {
+        Ok(self.post("/v1/contacts", &EnvelopeJson::from(env)).await?.1)
+    }
+
+    /// The requests inbox.
+    pub async fn requests(&self) -> Result<Vec<RequestJson>, ClientError> {
+        Ok(self.get::<RequestsReply>("/v1/requests").await?.requests)
+    }
+
+    /// Unread counts of every room.
+    pub async fn unread(&self) -> Result<UnreadReply, ClientError> {
+        self.get("/v1/unread").await
+    }
+
+    /// Marks `room` read up to `lamport`.
+    pub async fn mark_read(
+        &self,
+        room: &RoomId,
+        sender: &PrivateKeySigner,
+        device: &SigningKey,
+        lamport: u64,
+    ) -> Result<SocialReply, ClientError> {
+        let payload = dchat_protocol::social::ReadMark { lamport, message: Vec::new() }.encode_to_vec();
+        let env = seal(room, sender, device, lamport, Kind::Receipt, payload);
+        Ok(self.post(&format!("/v1/rooms/{room}/read"), &EnvelopeJson::from(&env)).await?.1)
+    }
+
+    /// Read marks of a room's members.
+    pub async fn receipts(&self, room: &RoomId) -> Result<Vec<ReceiptJson>, ClientError> {
+        Ok(self.get::<ReceiptsReply>(&format!("/v1/rooms/{room}/receipts")).await?.receipts)
+    }
+
+    /// Notifications, newest first.
+    pub async fn notifications(&self, unread_only: bool) -> Result<NotificationsReply, ClientError> {
+        self.get(&format!("/v1/notifications?unread={unread_only}")).await
+    }
+
+    /// Marks notifications read: those in `ids`, and all up to `up_to_ms` when given.
+    pub async fn mark_notifications(
+        &self,
+        sender: &PrivateKeySigner,
+        device: &SigningKey,
+        ids: &[B256],
+        up_to_ms: Option<u64>,
+    ) -> Result<SocialReply, ClientError> {
+        let payload = dchat_protocol::social::NotificationsRead {
+            up_to_ms: up_to_ms.unwrap_or(0),
+            ids: ids.iter().map(|i| i.to_vec()).collect(),
+        }
+        .encode_to_vec();
+        let env = self.seal_social(sender, device, Kind::NotificationsRead, payload).await?;
+        Ok(self.post("/v1/notifications/read", &EnvelopeJson::from(&env)).await?.1)
+    }
+
+    /// Mutes or unmutes a room's notifications.
+    pub async fn mute(
+        &self,
+        sender: &PrivateKeySigner,
+        device: &SigningKey,
+        room: &RoomId,
+        muted: bool,
+    ) -> Result<Vec<RoomId>, ClientError> {
+        let payload = dchat_protocol::social::Mute { room: room.as_bytes().to_vec(), muted }.encode_to_vec();
+        let env = self.seal_social(sender, device, Kind::Mute, payload).await?;
+        Ok(self.post::<_, MutesReply>("/v1/mutes", &EnvelopeJson::from(&env)).await?.1.rooms)
+    }
+
+    /// Social settings.
+    pub async fn settings(&self) -> Result<SettingsReply, ClientError> {
+        self.get("/v1/settings").await
+    }
+
+    /// Hides (or shows) the wallet's presence everywhere.
+    pub async fn hide_presence(
+        &self,
+        sender: &PrivateKeySigner,
+        device: &SigningKey,
+        hide: bool,
+    ) -> Result<SettingsReply, ClientError> {
+        let payload = dchat_protocol::social::Settings { hide_presence: hide }.encode_to_vec();
+        let env = self.seal_social(sender, device, Kind::Settings, payload).await?;
+        Ok(self.post("/v1/settings", &EnvelopeJson::from(&env)).await?.1)
+    }
+
+    /// Announces the wallet's presence.
+    pub async fn announce_presence(
+        &self,
+        sender: &PrivateKeySigner,
+        device: &SigningKey,
+        status: dchat_protocol::social::Status,
+    ) -> Result<SocialReply, ClientError> {
+        let payload = dchat_protocol::social::Presence { status: status as i32 }.encode_to_vec();
+        let room = dchat_protocol::social::social_room(&sender.address());
+        let env = seal(&room, sender, device, 0, Kind::Presence, payload);
+        Ok(self.post("/v1/presence", &EnvelopeJson::from(&env)).await?.1)
+    }
+
+    /// Presence of some wallets.
+    pub async fn presence(&self, addresses: &[Address]) -> Result<Vec<PresenceJson>, ClientError> {
+        let list: Vec<String> = addresses.iter().map(|a| a.to_checksum(None)).collect();
+        Ok(self.get::<PresenceReply>(&format!("/v1/presence?addresses={}", list.join(","))).await?.presence)
+    }
+
+    /// Says the wallet is typing in `room` (or stopped).
+    pub async fn typing(
+        &self,
+        room: &RoomId,
+        sender: &PrivateKeySigner,
+        device: &SigningKey,
+        on: bool,
+    ) -> Result<PostResponse, ClientError> {
+        let payload = dchat_protocol::social::Typing { stopped: !on }.encode_to_vec();
+        let lamport = self.room(room).await?.next_lamport;
+        let env = seal(room, sender, device, lamport, Kind::Typing, payload);
+        Ok(self.post_envelope(room, &env).await?.1)
+    }
+
+    /// Who is typing in `room`.
+    pub async fn typing_in(&self, room: &RoomId) -> Result<Vec<TypingJson>, ClientError> {
+        Ok(self.get::<TypingReply>(&format!("/v1/rooms/{room}/typing")).await?.typing)
+    }
 }

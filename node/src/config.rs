@@ -50,6 +50,8 @@ pub struct Config {
     pub dapp_dir: Option<PathBuf>,
     /// Media uploads: limits, quotas, retention and where files are pinned.
     pub media: MediaConfig,
+    /// Contacts, presence, typing and their rate limits.
+    pub social: crate::social::SocialConfig,
     /// What the dApp is told about the services around this node (`GET /v1/info`).
     pub dapp: DappConfig,
 }
@@ -282,6 +284,7 @@ impl Default for Config {
             rooms: RoomsConfig::default(),
             indexer: IndexerAccessConfig::default(),
             media: MediaConfig::default(),
+            social: crate::social::SocialConfig::default(),
             dapp: DappConfig::default(),
         }
     }

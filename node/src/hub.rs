@@ -74,16 +74,39 @@ impl Hub {
 
     /// Queues `frame` for every subscriber of `room`, never waiting.
     pub fn publish(&self, room: &RoomId, frame: &Frame) {
+        self.publish_except(room, frame, |_| false);
+    }
+
+    /// [`Hub::publish`], skipping signed-in connections whose wallet `skip` names (those who
+    /// blocked the sender).
+    pub fn publish_except(&self, room: &RoomId, frame: &Frame, skip: impl Fn(&Address) -> bool) {
         let state = read(&self.state);
         let Some(ids) = state.rooms.get(room) else { return };
         for id in ids {
             let Some(conn) = state.conns.get(id) else { continue };
-            if let Err(mpsc::error::TrySendError::Full(_)) = conn.tx.try_send(frame.clone())
-                && !conn.overflow.is_cancelled()
-            {
-                conn.overflow.cancel();
-                self.dropped.fetch_add(1, Ordering::Relaxed);
+            if conn.address.as_ref().is_some_and(&skip) {
+                continue;
             }
+            self.queue(conn, frame);
+        }
+    }
+
+    /// Queues `frame` for every connection signed in as one of `addresses`, subscribed or not.
+    pub fn send_to(&self, addresses: &[Address], frame: &Frame) {
+        let state = read(&self.state);
+        for conn in state.conns.values() {
+            if conn.address.as_ref().is_some_and(|a| addresses.contains(a)) {
+                self.queue(conn, frame);
+            }
+        }
+    }
+
+    fn queue(&self, conn: &Conn, frame: &Frame) {
+        if let Err(mpsc::error::TrySendError::Full(_)) = conn.tx.try_send(frame.clone())
+            && !conn.overflow.is_cancelled()
+        {
+            conn.overflow.cancel();
+            self.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
 }

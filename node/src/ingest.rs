@@ -72,11 +72,17 @@ pub async fn ingest_verified(
         accept_certificate(state, &v, cert).await?;
     }
     check_delegation(state, &v, now_ms, origin).await?;
+    if crate::social::handles(v.kind) {
+        return crate::social::ingest(state, v, &raw, origin).await;
+    }
 
     let effect_create;
     let mut effect = Effect::None;
     let position = (v.body.lamport, v.id);
     if v.kind.is_control() {
+        if origin == Origin::Client {
+            crate::social::refuse_blocked(state, &v)?;
+        }
         let control = Control::decode(v.id, &v.body)
             .map_err(|e| ApiError::bad_request(e.code(), e.to_string()))?
             .ok_or_else(|| ApiError::bad_request("unsupported_kind", "unknown room control kind"))?;
@@ -155,17 +161,22 @@ pub async fn ingest_verified(
         }
     }
 
+    // Whoever blocked the sender does not get its messages live (room changes still go out).
+    let (sender, content) = (v.sender, !v.kind.is_control());
+    let blocked = |a: &dchat_protocol::Address| content && state.social.blocks(a, &sender);
     if v.kind.is_ephemeral() {
-        state.hub.publish(&v.room, &frame(&v));
+        crate::social::typing(state, &v)?;
+        state.hub.publish_except(&v.room, &frame(&v), blocked);
         return Ok(Ingested { verified: v, fresh: false, stored: false });
     }
     let now = i64::try_from(now_ms).unwrap_or(i64::MAX);
     let fresh = state.store.insert_message(&v, &raw, now, effect, origin == Origin::Client).await?;
     if fresh {
-        state.hub.publish(&v.room, &frame(&v));
+        state.hub.publish_except(&v.room, &frame(&v), blocked);
         if v.kind.is_control() {
             evict_non_members(state, &v.room).await?;
         }
+        crate::social::after_message(state, &v).await;
     }
     Ok(Ingested { verified: v, fresh, stored: true })
 }
@@ -332,5 +343,11 @@ pub fn is_misbehaviour(err: &ApiError) -> bool {
             | "delegation_too_long"
             | "siwe_expired"
             | "siwe_not_yet_valid"
+            | "rate_limited"
+            | "blocked"
+            | "presence_hidden"
+            | "presence_stale"
+            | "presence_full"
+            | "typing_full"
     ) && err.status.is_client_error()
 }

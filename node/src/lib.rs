@@ -14,6 +14,7 @@ pub mod p2p;
 pub mod ratelimit;
 pub mod registry;
 pub mod rooms;
+pub mod social;
 pub mod store;
 
 use std::{net::SocketAddr, path::Path, sync::Arc, time::Duration};
@@ -188,8 +189,10 @@ pub async fn spawn_with(config: Config, secrets: Secrets) -> eyre::Result<NodeHa
         p2p: network.as_ref().map(|n| n.client.clone()),
         anchor: anchoring.as_ref().map(|(t, _)| *t),
         media,
+        social: social::Social::new(&config.social),
         config,
     });
+    state.social.load(&state.store).await.wrap_err("loading blocks and settings")?;
 
     let app = api::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let stop = shutdown.clone();

@@ -79,6 +79,7 @@ pub async fn ensure_default_channel(state: &AppState) -> eyre::Result<()> {
         lamport: 0,
         kind: Kind::CreateRoom as i32,
         payload: payload.encode_to_vec(),
+        ..Body::default()
     };
     let v = Envelope::seal(&body, &device).open(&state.config.limits.envelope, state.now_ms())?;
     let envelope = v.envelope.clone();

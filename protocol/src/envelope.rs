@@ -54,6 +54,24 @@ pub enum Kind {
     RotateKey = 22,
     /// Change the room policy (control).
     SetPolicy = 23,
+    /// Ask a wallet to become contacts (social).
+    FriendRequest = 32,
+    /// Accept a pending contact request (social).
+    FriendAccept = 33,
+    /// Decline (or withdraw) a pending contact request (social).
+    FriendDecline = 34,
+    /// End a contact (social).
+    FriendRemove = 35,
+    /// Block a wallet (social).
+    Block = 36,
+    /// Lift a block (social).
+    Unblock = 37,
+    /// Mark notifications read (social).
+    NotificationsRead = 38,
+    /// Mute or unmute a room's notifications (social).
+    Mute = 39,
+    /// Social settings such as hiding presence (social).
+    Settings = 40,
 }
 
 impl Kind {
@@ -64,7 +82,13 @@ impl Kind {
 
     /// Changes room membership, roles, keys or policy.
     pub fn is_control(self) -> bool {
-        (self as i32) >= 16
+        (16..32).contains(&(self as i32))
+    }
+
+    /// About the author's contacts, blocks, notifications and settings; names the author's
+    /// social id as room (see [`crate::social`]).
+    pub fn is_social(self) -> bool {
+        (self as i32) >= 32
     }
 }
 
@@ -95,6 +119,13 @@ pub struct Body {
     /// Kind-specific payload.
     #[prost(bytes = "vec", tag = "8")]
     pub payload: Vec<u8>,
+    /// Wallets the message mentions, 20 bytes each (they are notified). Outside the sealed
+    /// payload, so the node sees them even in encrypted rooms.
+    #[prost(bytes = "vec", repeated, tag = "9")]
+    pub mentions: Vec<Vec<u8>>,
+    /// The message this one replies to, 32 bytes (its author is notified); empty otherwise.
+    #[prost(bytes = "vec", tag = "10")]
+    pub reply_to: Vec<u8>,
 }
 
 /// The envelope as it travels: body bytes, their hash, the signature, the signer.
@@ -338,6 +369,7 @@ mod tests {
             lamport: 1,
             kind: Kind::Text as i32,
             payload: b"hello".to_vec(),
+            ..Body::default()
         }
     }
 

@@ -11,6 +11,7 @@ pub mod merkle;
 pub mod room;
 pub mod search;
 pub mod siwe;
+pub mod social;
 pub mod token;
 pub mod wire;
 

@@ -221,6 +221,7 @@ mod tests {
             lamport: 0,
             kind: Kind::CreateRoom as i32,
             payload,
+            ..Body::default()
         };
         Envelope::seal(&body, &key).open(&Bounds::default(), 1).expect("valid")
     }

@@ -305,13 +305,18 @@ pub async fn list(
         .page(&room_id, query)
         .await?
         .ok_or_else(|| ApiError::bad_request("invalid_cursor", "the cursor names no message of this room"))?;
+    // Messages of wallets the caller blocked are not delivered to it.
+    let blocked = caller.as_ref().map(|c| state.social.blocked_by(&c.address)).unwrap_or_default();
     let messages = rows
         .iter()
         .map(|m| {
             let env = Envelope::decode(m.envelope.as_slice()).map_err(ApiError::internal)?;
             let body = Body::decode(env.body.as_slice()).map_err(ApiError::internal)?;
-            Ok(MessageView::from_parts(m.id, &env, &body))
+            let content = Kind::try_from(body.kind).is_ok_and(|k| !k.is_control());
+            let hidden = content && blocked.iter().any(|b| b.as_slice() == body.sender.as_slice());
+            Ok((!hidden).then(|| MessageView::from_parts(m.id, &env, &body)))
         })
+        .filter_map(Result::transpose)
         .collect::<Result<Vec<_>, ApiError>>()?;
     Ok(Json(Page { messages, has_more }))
 }

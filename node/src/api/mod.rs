@@ -7,6 +7,7 @@ pub mod info;
 pub mod log;
 pub mod messages;
 pub mod rooms;
+pub mod social;
 pub mod ws;
 
 use std::{net::IpAddr, sync::Arc};
@@ -63,6 +64,8 @@ pub struct Inner {
     pub anchor: Option<crate::anchor::Target>,
     /// Media uploads and their store.
     pub media: crate::media::Media,
+    /// Contacts, blocks, presence and typing.
+    pub social: crate::social::Social,
 }
 
 impl std::ops::Deref for AppState {
@@ -163,6 +166,17 @@ pub fn router(state: AppState) -> Router {
             "/rooms/{id}/messages",
             post(messages::post).get(messages::list).layer(DefaultBodyLimit::max(message_body_limit)),
         )
+        .route("/contacts", get(social::contacts).post(social::contact))
+        .route("/requests", get(social::requests))
+        .route("/unread", get(social::unread))
+        .route("/rooms/{id}/read", post(social::read))
+        .route("/rooms/{id}/receipts", get(social::receipts))
+        .route("/rooms/{id}/typing", get(social::typing))
+        .route("/notifications", get(social::notifications))
+        .route("/notifications/read", post(social::mark_notifications))
+        .route("/mutes", get(social::mutes).post(social::mute))
+        .route("/settings", get(social::settings).post(social::set_settings))
+        .route("/presence", get(social::presence).post(social::set_presence))
         .route("/ws", get(ws::upgrade))
         .route("/messages/{id}/proof", get(messages::proof))
         .route("/log", get(log::log))
@@ -238,9 +252,17 @@ async fn metrics(State(state): State<AppState>) -> Response {
          dchat_ws_dropped_slow_total {}\n\
          # HELP dchat_p2p_peers Connected network peers.\n\
          # TYPE dchat_p2p_peers gauge\n\
-         dchat_p2p_peers {peers}\n",
+         dchat_p2p_peers {peers}\n\
+         # HELP dchat_presence_entries Wallet presences held in memory (capped).\n\
+         # TYPE dchat_presence_entries gauge\n\
+         dchat_presence_entries {}\n\
+         # HELP dchat_typing_entries Typing indicators held in memory (capped).\n\
+         # TYPE dchat_typing_entries gauge\n\
+         dchat_typing_entries {}\n",
         state.hub.connections(),
         state.hub.dropped_slow(),
+        state.social.presence_entries(),
+        state.social.typing_entries(),
     );
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }

@@ -55,7 +55,7 @@ pub struct RoomList {
     pub rooms: Vec<RoomView>,
 }
 
-fn view(room: &Room, role: Option<String>) -> RoomView {
+pub(crate) fn view(room: &Room, role: Option<String>) -> RoomView {
     RoomView {
         id: room.id,
         name: room.name.clone(),

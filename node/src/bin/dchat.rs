@@ -374,7 +374,7 @@ async fn run(args: Args) -> eyre::Result<()> {
                     Incoming::Control(dchat_node::client::ServerFrame::Error { error, message, room }) => {
                         eprintln!("dchat: {error}: {message} {}", room.unwrap_or_default());
                     }
-                    Incoming::Control(_) => {}
+                    Incoming::Control(_) | Incoming::Social(_) => {}
                     Incoming::Closed(reason) => bail!("stream closed by the node: {reason:?}"),
                 }
             }

@@ -9,7 +9,9 @@ use sqlx::{Any, Pool, Row, any::AnyRow, pool::PoolOptions};
 use tokio::sync::{mpsc, oneshot};
 
 mod rooms;
+mod social;
 pub use rooms::{EpochKey, MemberView};
+pub use social::Notification;
 
 /// Outcome of consuming a nonce.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

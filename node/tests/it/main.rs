@@ -18,4 +18,5 @@ mod messages;
 mod network;
 mod registry;
 mod rooms;
+mod social;
 mod ws;

@@ -1,0 +1,296 @@
+//! The social layer's tables: social envelopes as received (contacts, blocks, notification
+//! marks, mutes, settings, read marks), the highest read mark per wallet and room, and the
+//! notifications derived from envelopes. Contact state is not stored: it is the replay of a
+//! pair's envelopes whenever it is needed (see `dchat_protocol::social`).
+
+use dchat_protocol::{
+    Address, B256, Body, Envelope, Kind, RoomId,
+    envelope::Verified,
+    social::{Action, PairEvent},
+};
+use prost::Message as _;
+use sqlx::{Row, any::AnyRow};
+
+use super::{Store, addr_bytes, to_i64};
+
+/// A stored notification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notification {
+    /// The envelope that caused it (also the notification's id).
+    pub id: B256,
+    /// `mention`, `reply`, `invite`, `contact_request` or `contact_accepted`.
+    pub kind: String,
+    /// The room concerned, if any.
+    pub room: Option<RoomId>,
+    /// Who caused it.
+    pub actor: Address,
+    /// When, ms (the causing envelope's timestamp).
+    pub created_ms: u64,
+}
+
+fn u64_of(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or_default()
+}
+
+fn pair_event(r: &AnyRow) -> Result<Option<(Address, PairEvent)>, sqlx::Error> {
+    let id: Vec<u8> = r.try_get("id")?;
+    let author: Vec<u8> = r.try_get("author")?;
+    let subject: Vec<u8> = r.try_get("subject")?;
+    let kind: i32 = r.try_get("kind")?;
+    let Some(action) = Kind::try_from(kind).ok().and_then(Action::of) else { return Ok(None) };
+    if id.len() != 32 || author.len() != 20 || subject.len() != 20 {
+        return Ok(None);
+    }
+    let event = PairEvent {
+        id: B256::from_slice(&id),
+        lamport: u64_of(r.try_get("lamport")?),
+        timestamp_ms: u64_of(r.try_get("timestamp_ms")?),
+        author: Address::from_slice(&author),
+        action,
+    };
+    Ok(Some((Address::from_slice(&subject), event)))
+}
+
+const CONTACT_KINDS: &str = "kind >= 32 AND kind <= 37";
+
+impl Store {
+    /// Stores a social envelope (`subject`: the peer, the room or empty). `false` when it was
+    /// already stored.
+    pub async fn insert_social(
+        &self,
+        v: &Verified,
+        envelope: &[u8],
+        subject: &[u8],
+        now_ms: i64,
+    ) -> Result<bool, sqlx::Error> {
+        let r = sqlx::query(
+            "INSERT INTO social_events (id, author, kind, subject, lamport, timestamp_ms, envelope, received_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(v.id.as_slice())
+        .bind(addr_bytes(&v.sender))
+        .bind(v.body.kind)
+        .bind(subject)
+        .bind(to_i64(v.body.lamport)?)
+        .bind(to_i64(v.body.timestamp_ms)?)
+        .bind(envelope)
+        .bind(now_ms)
+        .execute(self.pool())
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Contact envelopes between two wallets.
+    pub async fn pair_events(&self, a: &Address, b: &Address) -> Result<Vec<PairEvent>, sqlx::Error> {
+        let sql = format!(
+            "SELECT id, author, subject, kind, lamport, timestamp_ms FROM social_events
+             WHERE {CONTACT_KINDS} AND ((author = $1 AND subject = $2) OR (author = $2 AND subject = $1))"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(addr_bytes(a))
+            .bind(addr_bytes(b))
+            .fetch_all(self.pool())
+            .await?;
+        Ok(rows.iter().map(pair_event).collect::<Result<Vec<_>, _>>()?.into_iter().flatten().map(|(_, e)| e).collect())
+    }
+
+    /// Contact envelopes `address` wrote or is named in, with the other wallet of each.
+    pub async fn contact_events_of(&self, address: &Address) -> Result<Vec<(Address, PairEvent)>, sqlx::Error> {
+        let sql = format!(
+            "SELECT id, author, subject, kind, lamport, timestamp_ms FROM social_events
+             WHERE {CONTACT_KINDS} AND (author = $1 OR subject = $1)"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(addr_bytes(address)).fetch_all(self.pool()).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            if let Some((subject, e)) = pair_event(r)? {
+                let other = if e.author == *address { subject } else { e.author };
+                out.push((other, e));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Pairs (blocker, blocked) that ever had a block: the candidates to replay at start.
+    pub async fn block_pairs(&self) -> Result<Vec<(Address, Address)>, sqlx::Error> {
+        let rows = sqlx::query("SELECT DISTINCT author, subject FROM social_events WHERE kind = $1")
+            .bind(Kind::Block as i32)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let a: Vec<u8> = r.try_get("author")?;
+                let s: Vec<u8> = r.try_get("subject")?;
+                Ok((Address::from_slice(&a), Address::from_slice(&s)))
+            })
+            .collect()
+    }
+
+    /// Authors of any envelope of `kind`.
+    pub async fn social_authors(&self, kind: Kind) -> Result<Vec<Address>, sqlx::Error> {
+        let rows = sqlx::query("SELECT DISTINCT author FROM social_events WHERE kind = $1")
+            .bind(kind as i32)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(|r| r.try_get::<Vec<u8>, _>("author").map(|a| Address::from_slice(&a))).collect()
+    }
+
+    /// An author's envelopes of one kind, decoded, in order `(lamport, timestamp, id)`.
+    pub async fn social_bodies(&self, author: &Address, kind: Kind) -> Result<Vec<(B256, Body)>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT envelope FROM social_events WHERE author = $1 AND kind = $2
+             ORDER BY lamport, timestamp_ms, id",
+        )
+        .bind(addr_bytes(author))
+        .bind(kind as i32)
+        .fetch_all(self.pool())
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let raw: Vec<u8> = r.try_get("envelope")?;
+            let Ok(env) = Envelope::decode(raw.as_slice()) else { continue };
+            let Ok(body) = Body::decode(env.body.as_slice()) else { continue };
+            out.push((alloy::primitives::keccak256(&env.body), body));
+        }
+        Ok(out)
+    }
+
+    /// One past the highest social clock among the contact envelopes `address` wrote or is
+    /// named in, and its own other social envelopes.
+    pub async fn next_social_lamport(&self, address: &Address) -> Result<u64, sqlx::Error> {
+        let max: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(lamport) FROM social_events WHERE author = $1 OR subject = $1")
+                .bind(addr_bytes(address))
+                .fetch_one(self.pool())
+                .await?;
+        Ok(max.map_or(1, |m| u64_of(m) + 1))
+    }
+
+    /// Raises a wallet's read mark in a room (the highest wins).
+    pub async fn raise_read_mark(&self, address: &Address, room: &RoomId, lamport: u64) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO read_marks (address, room, lamport) VALUES ($1, $2, $3)
+             ON CONFLICT (address, room) DO UPDATE SET lamport = CASE
+                 WHEN read_marks.lamport < excluded.lamport THEN excluded.lamport ELSE read_marks.lamport END",
+        )
+        .bind(addr_bytes(address))
+        .bind(room.as_bytes().as_slice())
+        .bind(to_i64(lamport)?)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// A wallet's read mark in a room (0 when none).
+    pub async fn read_mark(&self, address: &Address, room: &RoomId) -> Result<u64, sqlx::Error> {
+        let v: Option<i64> = sqlx::query_scalar("SELECT lamport FROM read_marks WHERE address = $1 AND room = $2")
+            .bind(addr_bytes(address))
+            .bind(room.as_bytes().as_slice())
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(v.map_or(0, u64_of))
+    }
+
+    /// Every read mark in a room.
+    pub async fn read_marks(&self, room: &RoomId) -> Result<Vec<(Address, u64)>, sqlx::Error> {
+        let rows = sqlx::query("SELECT address, lamport FROM read_marks WHERE room = $1 ORDER BY address")
+            .bind(room.as_bytes().as_slice())
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let a: Vec<u8> = r.try_get("address")?;
+                Ok((Address::from_slice(&a), u64_of(r.try_get("lamport")?)))
+            })
+            .collect()
+    }
+
+    /// Readable messages (text and media) of a room past a lamport clock, counted per sender.
+    pub async fn unread_by_sender(&self, room: &RoomId, after: u64) -> Result<Vec<(Address, u64)>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT sender, COUNT(*) AS n FROM messages WHERE room = $1 AND lamport > $2 AND kind IN ($3, $4)
+             GROUP BY sender",
+        )
+        .bind(room.as_bytes().as_slice())
+        .bind(to_i64(after)?)
+        .bind(Kind::Text as i32)
+        .bind(Kind::Media as i32)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let a: Vec<u8> = r.try_get("sender")?;
+                Ok((Address::from_slice(&a), u64_of(r.try_get("n")?)))
+            })
+            .collect()
+    }
+
+    /// Whether `address` posted anything but room control in `room`.
+    pub async fn posted_in(&self, room: &RoomId, address: &Address) -> Result<bool, sqlx::Error> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE room = $1 AND sender = $2 AND kind < 16")
+            .bind(room.as_bytes().as_slice())
+            .bind(addr_bytes(address))
+            .fetch_one(self.pool())
+            .await?;
+        Ok(n > 0)
+    }
+
+    /// The sender of a stored message.
+    pub async fn message_sender(&self, id: &[u8]) -> Result<Option<(RoomId, Address)>, sqlx::Error> {
+        let row =
+            sqlx::query("SELECT room, sender FROM messages WHERE id = $1").bind(id).fetch_optional(self.pool()).await?;
+        let Some(r) = row else { return Ok(None) };
+        let room: Vec<u8> = r.try_get("room")?;
+        let sender: Vec<u8> = r.try_get("sender")?;
+        Ok(RoomId::from_slice(&room).ok().map(|room| (room, Address::from_slice(&sender))))
+    }
+
+    /// Records a notification; `false` when it already was.
+    pub async fn insert_notification(&self, address: &Address, n: &Notification) -> Result<bool, sqlx::Error> {
+        let r = sqlx::query(
+            "INSERT INTO notifications (address, id, kind, room, actor, created_ms) VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(addr_bytes(address))
+        .bind(n.id.as_slice())
+        .bind(&n.kind)
+        .bind(n.room.as_ref().map(|r| r.as_bytes().to_vec()))
+        .bind(addr_bytes(&n.actor))
+        .bind(to_i64(n.created_ms)?)
+        .execute(self.pool())
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// A wallet's notifications created after `after_ms`, newest first, at most `limit`.
+    pub async fn notifications(
+        &self,
+        address: &Address,
+        after_ms: u64,
+        limit: u32,
+    ) -> Result<Vec<Notification>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT id, kind, room, actor, created_ms FROM notifications WHERE address = $1 AND created_ms > $2
+             ORDER BY created_ms DESC, id DESC LIMIT $3",
+        )
+        .bind(addr_bytes(address))
+        .bind(to_i64(after_ms)?)
+        .bind(i64::from(limit))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let id: Vec<u8> = r.try_get("id")?;
+                let room: Option<Vec<u8>> = r.try_get("room")?;
+                let actor: Vec<u8> = r.try_get("actor")?;
+                Ok(Notification {
+                    id: B256::from_slice(&id),
+                    kind: r.try_get("kind")?,
+                    room: room.and_then(|r| RoomId::from_slice(&r).ok()),
+                    actor: Address::from_slice(&actor),
+                    created_ms: u64_of(r.try_get("created_ms")?),
+                })
+            })
+            .collect()
+    }
+}
