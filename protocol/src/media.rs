@@ -397,4 +397,106 @@ mod tests {
         let bad = MediaRef { key: vec![1; 31], ..r };
         assert_eq!(bad.content_key(), Err(MediaError::Malformed("key length")));
     }
+
+    fn vectors_path() -> std::path::PathBuf {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/media/vectors.json")
+    }
+
+    fn sha256_hex(b: &[u8]) -> String {
+        use sha2::Digest as _;
+        crate::ids::to_hex(sha2::Sha256::digest(b))
+    }
+
+    /// The shared vectors (`testdata/media/vectors.json`, also run by the dApp's tests): each
+    /// file's ciphertext hashes as recorded (and equals it, for the small ones) and decrypts back;
+    /// the `MediaRef` encodings decode to their fields.
+    #[test]
+    fn vectors_match() {
+        use crate::ids::{from_hex, to_hex};
+        let text = std::fs::read_to_string(vectors_path()).expect("protocol/testdata/media/vectors.json");
+        let v: serde_json::Value = serde_json::from_str(&text).expect("json");
+        let files = v["files"].as_array().expect("files");
+        assert!(!files.is_empty());
+        for f in files {
+            let k = ContentKey {
+                key: from_hex(f["key"].as_str().expect("key")).expect("hex").try_into().expect("32"),
+                prefix: from_hex(f["nonce_prefix"].as_str().expect("prefix")).expect("hex").try_into().expect("19"),
+            };
+            let plain = data(usize::try_from(f["len"].as_u64().expect("len")).expect("len"));
+            let ct = encrypt(&k, &plain).expect("encrypts");
+            assert_eq!(ct.len() as u64, f["ciphertext_len"].as_u64().expect("ciphertext_len"));
+            assert_eq!(sha256_hex(&ct), f["ciphertext_sha256"].as_str().expect("sha"));
+            if let Some(hex) = f["ciphertext"].as_str() {
+                assert_eq!(to_hex(&ct), hex);
+            }
+            assert_eq!(decrypt(&k, &ct).expect("decrypts"), plain);
+        }
+        for r in v["refs"].as_array().expect("refs") {
+            let bytes = from_hex(r["encoded"].as_str().expect("encoded")).expect("hex");
+            let m = MediaRef::decode(bytes.as_slice()).expect("decodes");
+            assert_eq!(m.cid, r["cid"].as_str().expect("cid"));
+            assert_eq!(m.size, r["size"].as_u64().expect("size"));
+            assert_eq!(m.name, r["name"].as_str().expect("name"));
+            assert_eq!(to_hex(m.encode_to_vec()), r["encoded"].as_str().expect("encoded"));
+        }
+    }
+
+    /// Writes the vectors file (run with DCHAT_WRITE_VECTORS=1 and --ignored).
+    #[test]
+    #[ignore = "writes protocol/testdata/media/vectors.json"]
+    fn write_vectors() {
+        use crate::ids::to_hex;
+        use serde_json::json;
+        if std::env::var("DCHAT_WRITE_VECTORS").as_deref() != Ok("1") {
+            return;
+        }
+        let mut files = Vec::new();
+        for (i, len) in [0, 1, 100, CHUNK - 1, CHUNK, CHUNK + 1, 2 * CHUNK, 3 * CHUNK + 17].into_iter().enumerate() {
+            let k = key(100 + i as u64);
+            let ct = encrypt(&k, &data(len)).expect("encrypts");
+            let mut f = json!({
+                "len": len, "key": to_hex(k.key), "nonce_prefix": to_hex(k.prefix),
+                "ciphertext_len": ct.len(), "ciphertext_sha256": sha256_hex(&ct),
+            });
+            if len <= 100 {
+                f["ciphertext"] = json!(to_hex(&ct));
+            }
+            files.push(f);
+        }
+        let k = key(200);
+        let refs: Vec<_> = [
+            MediaRef {
+                cid: "QmbFMke1KXqnYyBBWxB74N4c5SBnJMVAiMNRcGu6x1AwQH".into(),
+                size: 48213,
+                mime: "image/png".into(),
+                width: 640,
+                height: 480,
+                name: "cat.png".into(),
+                key: k.key.to_vec(),
+                nonce_prefix: k.prefix.to_vec(),
+            },
+            MediaRef {
+                cid: "QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o".into(),
+                size: 12,
+                mime: "text/plain".into(),
+                name: "notes – été.txt".into(),
+                ..MediaRef::default()
+            },
+        ]
+        .iter()
+        .map(|m| {
+            json!({
+                "cid": m.cid, "size": m.size, "mime": m.mime, "width": m.width, "height": m.height, "name": m.name,
+                "key": to_hex(&m.key), "nonce_prefix": to_hex(&m.nonce_prefix), "encoded": to_hex(m.encode_to_vec()),
+            })
+        })
+        .collect();
+        let out = json!({
+            "description": "dchat media encryption (protocol/src/media.rs): plaintext byte i of a file of len bytes is (i * 31 ^ (i >> 9)) & 0xff",
+            "files": files,
+            "refs": refs,
+        });
+        std::fs::create_dir_all(vectors_path().parent().expect("dir")).expect("mkdir");
+        std::fs::write(vectors_path(), serde_json::to_string_pretty(&out).expect("json") + "\n").expect("write");
+    }
 }

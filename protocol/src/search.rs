@@ -238,4 +238,60 @@ mod tests {
         assert_eq!(both.len(), 2, "a three-letter word has its word token and one prefix token");
         assert!(both.contains(&k.prefix_token("hel")) && both.contains(&k.word_token("hel")));
     }
+
+    fn vectors_path() -> std::path::PathBuf {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/search/vectors.json")
+    }
+
+    fn vector_cases() -> Vec<serde_json::Value> {
+        use crate::ids::to_hex;
+        let texts = [
+            "Meeting moved to Thursday",
+            "Hello, WORLD! ｆｕｌｌ-width ﬁle",
+            "Straße café_42 ΟΔΟΣ",
+            "hel",
+            "  ...  ",
+            "x1 naïve Ⅻ ½ ① 東京タワー",
+        ];
+        texts
+            .iter()
+            .enumerate()
+            .map(|(i, text)| {
+                let room = RoomId(std::array::from_fn(|j| (j as u8).wrapping_mul(3).wrapping_add(i as u8)));
+                let epoch: [u8; 32] = std::array::from_fn(|j| (j as u8) ^ (0x40 + i as u8));
+                let k = SearchKey::derive(&epoch, &room);
+                let hex = |ts: Vec<Token>| ts.iter().map(to_hex).collect::<Vec<_>>();
+                serde_json::json!({
+                    "text": text, "room": to_hex(room.as_bytes()), "epoch_key": to_hex(epoch),
+                    "search_key": to_hex(k.to_bytes()), "words": words(text),
+                    "message_tokens": hex(k.message_tokens(text)),
+                    "query_word_tokens": hex(k.query_tokens(text, Match::Word)),
+                    "query_prefix_tokens": hex(k.query_tokens(text, Match::Prefix)),
+                })
+            })
+            .collect()
+    }
+
+    /// The shared vectors (`testdata/search/vectors.json`, also run by the dApp's tests).
+    #[test]
+    fn vectors_match() {
+        let text = std::fs::read_to_string(vectors_path()).expect("protocol/testdata/search/vectors.json");
+        let v: serde_json::Value = serde_json::from_str(&text).expect("json");
+        assert_eq!(v["cases"].as_array().expect("cases"), &vector_cases());
+    }
+
+    /// Writes the vectors file (run with DCHAT_WRITE_VECTORS=1 and --ignored).
+    #[test]
+    #[ignore = "writes protocol/testdata/search/vectors.json"]
+    fn write_vectors() {
+        if std::env::var("DCHAT_WRITE_VECTORS").as_deref() != Ok("1") {
+            return;
+        }
+        let out = serde_json::json!({
+            "description": "dchat keyed search tokens (protocol/src/search.rs)",
+            "cases": vector_cases(),
+        });
+        std::fs::create_dir_all(vectors_path().parent().expect("dir")).expect("mkdir");
+        std::fs::write(vectors_path(), serde_json::to_string_pretty(&out).expect("json") + "\n").expect("write");
+    }
 }
