@@ -216,8 +216,6 @@ function MessageRow({ m, self, store, onRetry }: { m: ChatMessage; self: string;
           </span>
         )}
         {m.status === "pending" && <span className="muted small"> · Sending…</span>}
-        <AnchorBadge m={m} store={store} />
-        {!mine && <TipButton m={m} store={store} />}
         {!m.verified && (
           <span className="unverified" title="The signature or contents do not match the signed envelope">
             {" "}
@@ -226,6 +224,10 @@ function MessageRow({ m, self, store, onRetry }: { m: ChatMessage; self: string;
         )}
       </div>
       {body}
+      <div className="msg-actions small">
+        <AnchorBadge m={m} store={store} />
+        {!mine && <TipButton m={m} store={store} />}
+      </div>
       {m.status === "failed" && (
         <div className="failed" role="alert">
           <span>{m.error ?? "Not sent"}</span>{" "}

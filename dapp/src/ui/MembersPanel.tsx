@@ -13,6 +13,7 @@ import { ProblemBox } from "./ProblemBox";
 import { navigate } from "./route";
 import { useStore } from "./useStore";
 import { PolicyPanel } from "./PolicyPanel";
+import { VerifiedName } from "./ProfileView";
 
 const RANK: Record<string, number> = { member: 1, admin: 2, owner: 3 };
 
@@ -58,7 +59,8 @@ export function MembersPanel({ store, room, self }: { store: ChatStore; room: Ro
               <li key={m.address} data-member={m.address.toLowerCase()}>
                 <span className="sender" title={m.address}>
                   {me ? "You" : shortAddress(m.address)}
-                </span>{" "}
+                </span>
+                <VerifiedName store={store} address={m.address} />{" "}
                 <span className={`tag role-${m.role}`} data-testid="role">
                   {m.role}
                 </span>

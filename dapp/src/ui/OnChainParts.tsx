@@ -35,7 +35,6 @@ export function AnchorBadge({ m, store }: { m: ChatMessage; store: ChatStore }) 
 
   return (
     <>
-      {" · "}
       <button
         type="button"
         className="linkish small anchored"
@@ -132,7 +131,6 @@ export function TipButton({ m, store }: { m: ChatMessage; store: ChatStore }) {
 
   return (
     <>
-      {" · "}
       <button type="button" className="linkish small" aria-expanded={open} onClick={() => setOpen((v) => !v)} aria-label={`Tip ${shortAddress(to)} for this message`}>
         Tip
       </button>
