@@ -353,6 +353,14 @@ describe("dApp against a live node", () => {
     await hit.first().getByRole("link").click();
     await alice.getByRole("heading", { name: "town-square" }).waitFor(WAIT);
 
+    // Paging: the 120 "history" messages come 20 at a time.
+    await alice.getByRole("link", { name: "Search", exact: true }).first().click();
+    await alice.getByRole("searchbox").fill("history");
+    await alice.getByRole("searchbox").press("Enter");
+    await alice.getByTestId("search-count").getByText("20+ messages found").waitFor(WAIT);
+    await alice.getByRole("button", { name: "More results" }).click();
+    await expect.poll(() => alice.locator("li[data-hit]").count(), WAIT).toBe(40);
+
     // People: Bob by the start of his address, with a button to message him.
     await alice.getByRole("link", { name: "Search", exact: true }).first().click();
     await alice.getByLabel("People").check();
