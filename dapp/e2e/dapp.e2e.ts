@@ -410,6 +410,8 @@ describe("dApp against a live node", () => {
       return (await r.json()) as { results: { room: string }[] };
     }, indexer.url);
     expect(pub.results.some((r) => r.room.toLowerCase() === groupId.toLowerCase())).toBe(false);
+    // Alice's browser kept no token upload waiting: the indexer took them all.
+    expect(await alice.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith("dchat.search-tokens")))).toEqual([]);
   });
 
   it("a picture round-trips between the two wallets in the encrypted group, with progress and a preview", async () => {

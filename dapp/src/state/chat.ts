@@ -181,6 +181,8 @@ export class ChatStore {
       if (this.info.gateway_url) this.gateway = new GatewayClient(this.info.gateway_url, () => this.session.token);
       if (this.info.indexer_url) {
         this.indexer = new IndexerClient(this.info.indexer_url, () => this.session.token, () => this.onExpired());
+        // Token uploads a previous page left unfinished.
+        for (const [id, tokens] of Object.entries(loadPendingTokens(this.self))) void this.uploadTokens(id, tokens);
       }
     } catch {
       // Without it the dApp still chats; search, tips and badges stay hidden.
@@ -914,25 +916,40 @@ export class ChatStore {
    * them once it has read the message (409 `message_not_indexed` before): retried for a while.
    */
   private async indexTokens(room: string, id: string, text: string, epochKey: Uint8Array): Promise<void> {
-    const indexer = this.indexer;
-    if (!indexer) return;
+    if (!this.indexer) return;
     const tokens = messageTokens(searchKey(epochKey, fromHex(room, 32)), text);
     if (tokens.length === 0) return;
+    // Kept until the indexer takes them, so a reload or a closed tab does not lose them.
+    savePendingTokens(this.self, { ...loadPendingTokens(this.self), [id]: tokens });
+    await this.uploadTokens(id, tokens);
+  }
+
+  private async uploadTokens(id: string, tokens: string[]): Promise<void> {
+    const indexer = this.indexer;
+    if (!indexer || this.tokenUploads.get(id) === "pending") return;
     this.tokenUploads.set(id, "pending");
+    const done = (state: string) => {
+      this.tokenUploads.set(id, state);
+      const pending = loadPendingTokens(this.self);
+      delete pending[id];
+      savePendingTokens(this.self, pending);
+    };
     for (let attempt = 0; attempt < 30; attempt++) {
       try {
         await indexer.uploadTokens(id, tokens);
-        this.tokenUploads.set(id, "indexed");
+        done("indexed");
         return;
       } catch (err) {
         const retry = (err instanceof ApiError && (err.code === "message_not_indexed" || err.code === "rate_limited")) || !(err instanceof ApiError);
-        if (!retry || attempt === 29) {
-          this.tokenUploads.set(id, describeError(err).detail);
+        if (!retry) {
+          done(describeError(err).detail);
           return;
         }
         await new Promise((r) => setTimeout(r, Math.min(500 * (attempt + 1), 5000)));
       }
     }
+    // Still not taken: left for the next start.
+    this.tokenUploads.set(id, "waiting");
   }
 
   /**
@@ -1026,6 +1043,28 @@ async function imageSize(file: Blob): Promise<{ width: number; height: number }>
     return size;
   } catch {
     return { width: 0, height: 0 };
+  }
+}
+
+/** Keyed search tokens not yet taken by the indexer, by message id (this wallet's own messages). */
+function pendingTokensKey(address: string): string {
+  return `dchat.search-tokens.v1.${address}`;
+}
+
+function loadPendingTokens(address: string): Record<string, string[]> {
+  try {
+    return JSON.parse(localStorage.getItem(pendingTokensKey(address)) ?? "{}") as Record<string, string[]>;
+  } catch {
+    return {};
+  }
+}
+
+function savePendingTokens(address: string, pending: Record<string, string[]>): void {
+  try {
+    if (Object.keys(pending).length === 0) localStorage.removeItem(pendingTokensKey(address));
+    else localStorage.setItem(pendingTokensKey(address), JSON.stringify(pending));
+  } catch {
+    // Storage full or blocked: the upload is still tried from memory.
   }
 }
 
