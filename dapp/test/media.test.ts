@@ -3,7 +3,7 @@ import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { fromHex, toHex } from "../src/lib/bytes";
-import { CHUNK, decodeMediaRef, decryptMedia, encodeMediaRef, encryptedLen, encryptMedia, MediaError, TAG } from "../src/crypto/media";
+import { CHUNK, decodeMediaRef, decryptMedia, encodeMediaRef, encryptedLen, encryptFile, encryptMedia, MediaError, TAG } from "../src/crypto/media";
 
 /** The protocol tests' file contents: byte i is (i * 31 ^ (i >> 9)) & 0xff. */
 function data(len: number): Uint8Array {
@@ -22,6 +22,16 @@ describe("media encryption (protocol/src/media.rs)", () => {
       const ct = encryptMedia(key, prefix, plain);
       expect(ct.length).toBe(encryptedLen(len));
       expect(decryptMedia(key, prefix, ct)).toEqual(plain);
+    }
+  });
+
+  it("encrypts a file as it reads it to the same bytes as the whole-file encryption", async () => {
+    for (const len of [0, 5, CHUNK, 2 * CHUNK + 3]) {
+      const plain = data(len);
+      const seen: number[] = [];
+      const blob = await encryptFile(key, prefix, new Blob([new Uint8Array(plain)]), (n) => seen.push(n));
+      expect(new Uint8Array(await blob.arrayBuffer())).toEqual(encryptMedia(key, prefix, plain));
+      expect(seen[seen.length - 1]).toBe(len);
     }
   });
 

@@ -52,6 +52,22 @@ export function encryptMedia(key: Uint8Array, noncePrefix: Uint8Array, plain: Ui
   return out;
 }
 
+/**
+ * Encrypts a file as it reads it, 64 KiB at a time, so the plaintext is never held whole; the
+ * ciphertext is the same as `encryptMedia` gives. `onProgress` gets the bytes read so far.
+ */
+export async function encryptFile(key: Uint8Array, noncePrefix: Uint8Array, file: Blob, onProgress?: (done: number) => void): Promise<Blob> {
+  const chunks = Math.max(1, Math.ceil(file.size / CHUNK));
+  const parts: Uint8Array<ArrayBuffer>[] = [];
+  for (let i = 0; i < chunks; i++) {
+    const end = Math.min(file.size, (i + 1) * CHUNK);
+    const piece = new Uint8Array(await file.slice(i * CHUNK, end).arrayBuffer());
+    parts.push(new Uint8Array(xchacha20poly1305(key, nonce(noncePrefix, i, i === chunks - 1), AAD).encrypt(piece)));
+    onProgress?.(end);
+  }
+  return new Blob(parts, { type: "application/octet-stream" });
+}
+
 /** Decrypts a whole file; fails on a wrong key, tampering, reordering, truncation or extension. */
 export function decryptMedia(key: Uint8Array, noncePrefix: Uint8Array, cipher: Uint8Array): Uint8Array {
   const step = CHUNK + TAG;

@@ -45,8 +45,8 @@ export interface UploadState {
   error?: string;
 }
 
-/** Largest file this client uploads (the node's default limit is 100 MiB; the browser holds it in memory). */
-export const MAX_UPLOAD_BYTES = 50 * 1024 * 1024;
+/** Largest file this client sends (the node's default limit; a receiver decrypts it in memory). */
+export const MAX_UPLOAD_BYTES = 100 * 1024 * 1024;
 
 /** Messages kinds that count as unread. */
 const CONTENT_KINDS = new Set(["text", "media"]);
@@ -804,24 +804,24 @@ export class ChatStore {
     this.changed();
     try {
       const mime = file.type || "application/octet-stream";
-      const plain = new Uint8Array(await file.arrayBuffer());
       const dims = mime.startsWith("image/") ? await imageSize(file) : { width: 0, height: 0 };
       const priv = !!info && isPrivate(info);
-      let body: Uint8Array = plain;
+      // Channels: the file as is. Private rooms: encrypted as it is read, never held whole.
+      let body: Blob = file;
       let key: Uint8Array = new Uint8Array();
       let noncePrefix: Uint8Array = new Uint8Array();
       if (priv) {
         progress({ phase: "encrypting" });
-        const { newContentKey, encryptMedia } = await mediaCrypto();
+        const { newContentKey, encryptFile } = await mediaCrypto();
         ({ key, noncePrefix } = newContentKey());
-        body = encryptMedia(key, noncePrefix, plain);
+        body = await encryptFile(key, noncePrefix, file, (done) => progress({ sent: done }));
       }
-      progress({ phase: "uploading", total: body.length });
-      const up = await this.client.uploadMedia(room, body, priv ? "application/octet-stream" : mime, (sent, total) => progress({ sent, total: total || body.length }));
-      progress({ phase: "sending", sent: body.length });
-      const ref: MediaRef = { cid: up.cid, size: plain.length, mime, width: dims.width, height: dims.height, name, key, noncePrefix };
+      progress({ phase: "uploading", sent: 0, total: body.size });
+      const up = await this.client.uploadMedia(room, body, priv ? "application/octet-stream" : mime, (sent, total) => progress({ sent, total: total || body.size }));
+      progress({ phase: "sending", sent: body.size });
+      const ref: MediaRef = { cid: up.cid, size: file.size, mime, width: dims.width, height: dims.height, name, key, noncePrefix };
       // The sender already has the file: keep it for the preview instead of downloading it again.
-      if (mime.startsWith("image/")) this.mediaUrls.set(up.cid, { url: URL.createObjectURL(new Blob([plain], { type: mime })) });
+      if (mime.startsWith("image/")) this.mediaUrls.set(up.cid, { url: URL.createObjectURL(file) });
       if (!priv) {
         const env = composeControl(this.signer, room, t.maxLamport + 1, Kind.Media, encodeMediaRef(ref));
         this.sendEnvelope(room, env, name, { media: ref });

@@ -307,9 +307,9 @@ function UploadBar({ upload, onDismiss }: { upload: UploadState; onDismiss(): vo
   return (
     <div className="upload" role="status" data-testid="upload">
       <span className="small">
-        {what} {upload.name}… {upload.phase === "uploading" ? `${pct}%` : ""}
+        {what} {upload.name}… {upload.phase === "sending" ? "" : `${pct}%`}
       </span>
-      <progress max={100} value={upload.phase === "uploading" ? pct : upload.phase === "sending" ? 100 : undefined} aria-label={`${what} ${upload.name}`} />
+      <progress max={100} value={upload.phase === "sending" ? 100 : pct} aria-label={`${what} ${upload.name}`} />
     </div>
   );
 }
