@@ -55,6 +55,15 @@ pub enum SyncRequest {
         /// Ids ([`MAX_FETCH`] at most).
         ids: Vec<B256>,
     },
+    /// Count and fingerprint of the peer's social envelopes (contacts, blocks, marks).
+    SocialSummary,
+    /// A page of the peer's social envelope ids in id order.
+    SocialIds {
+        /// Start after this id (from the first when absent).
+        after: Option<B256>,
+        /// At most this many ([`MAX_IDS`] at most).
+        limit: u32,
+    },
 }
 
 /// A sync answer.
@@ -66,6 +75,13 @@ pub enum SyncResponse {
     Ids(Vec<B256>),
     /// Encoded [`Relay`] frames.
     Relays(Vec<Vec<u8>>),
+    /// Count and XOR fingerprint of the social envelopes.
+    SocialSummary {
+        /// Envelopes held.
+        count: u64,
+        /// XOR of their ids.
+        fingerprint: [u8; 32],
+    },
     /// The request was refused.
     Refused(String),
 }
@@ -81,6 +97,13 @@ pub async fn serve(state: &AppState, request: SyncRequest) -> SyncResponse {
                 Some(ids) => SyncResponse::Ids(ids),
                 None => SyncResponse::Refused("unknown cursor".into()),
             },
+            SyncRequest::SocialSummary => {
+                let (count, fingerprint) = state.store.social_summary().await?;
+                SyncResponse::SocialSummary { count, fingerprint }
+            }
+            SyncRequest::SocialIds { after, limit } => {
+                SyncResponse::Ids(state.store.social_ids(after, limit.min(MAX_IDS)).await?)
+            }
             SyncRequest::Fetch { ids } if ids.len() > MAX_FETCH => {
                 SyncResponse::Refused(format!("at most {MAX_FETCH} ids per fetch"))
             }
@@ -171,8 +194,40 @@ pub async fn with_peer(state: &AppState, p2p: &P2p, peer: PeerId) -> Result<Stat
         }
         match theirs.last() {
             Some(last) if theirs.len() == MAX_ROOMS as usize => after = Some(last.room),
-            _ => return Ok(stats),
+            _ => break,
         }
+    }
+    social(state, p2p, peer, &mut stats).await?;
+    Ok(stats)
+}
+
+/// Reconciles social envelopes (contacts, blocks, notification and read marks) the same way as
+/// a room: compare count and fingerprint, then page through the peer's ids and fetch what is
+/// missing. Read marks of a room not synced yet are deferred to a later round.
+async fn social(state: &AppState, p2p: &P2p, peer: PeerId, stats: &mut Stats) -> Result<(), SyncError> {
+    let theirs = match p2p.request(peer, SyncRequest::SocialSummary).await.map_err(SyncError::Request)? {
+        SyncResponse::SocialSummary { count, fingerprint } => (count, fingerprint),
+        other => return Err(unexpected(&other)),
+    };
+    if state.store.social_summary().await? == theirs {
+        return Ok(());
+    }
+    let mut after = None;
+    loop {
+        let request = SyncRequest::SocialIds { after, limit: MAX_IDS };
+        let ids = match p2p.request(peer, request).await.map_err(SyncError::Request)? {
+            SyncResponse::Ids(ids) if ids.len() <= MAX_IDS as usize => ids,
+            SyncResponse::Ids(_) => return Err(SyncError::Misbehaved("answered more ids than asked".into())),
+            other => return Err(unexpected(&other)),
+        };
+        let missing = state.store.missing_social(&ids).await?;
+        for chunk in missing.chunks(MAX_FETCH) {
+            fetch(state, p2p, peer, chunk, stats).await?;
+        }
+        if ids.len() < MAX_IDS as usize {
+            return Ok(());
+        }
+        after = ids.last().copied();
     }
 }
 

@@ -611,6 +611,8 @@ impl Store {
                 .await?;
             if let Some(r) = row {
                 out.push((r.try_get("envelope")?, r.try_get("device_key")?));
+            } else if let Some(social) = self.social_envelope(id).await? {
+                out.push(social);
             }
         }
         Ok(out)

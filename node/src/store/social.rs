@@ -294,3 +294,57 @@ impl Store {
             .collect()
     }
 }
+
+/// History sync of social envelopes: the set's count and XOR fingerprint, its ids in order, and
+/// which of some ids are missing.
+impl Store {
+    /// Count and XOR of the ids of every stored social envelope.
+    pub async fn social_summary(&self) -> Result<(u64, [u8; 32]), sqlx::Error> {
+        let rows = sqlx::query("SELECT id FROM social_events").fetch_all(self.pool()).await?;
+        let mut fingerprint = [0u8; 32];
+        for r in &rows {
+            let id: Vec<u8> = r.try_get("id")?;
+            for (f, b) in fingerprint.iter_mut().zip(id) {
+                *f ^= b;
+            }
+        }
+        Ok((rows.len() as u64, fingerprint))
+    }
+
+    /// Social envelope ids in id order, after `after`, at most `limit`.
+    pub async fn social_ids(&self, after: Option<B256>, limit: u32) -> Result<Vec<B256>, sqlx::Error> {
+        let rows = sqlx::query("SELECT id FROM social_events WHERE id > $1 ORDER BY id LIMIT $2")
+            .bind(after.map_or(Vec::new(), |a| a.to_vec()))
+            .bind(i64::from(limit))
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(|r| r.try_get::<Vec<u8>, _>("id").map(|id| B256::from_slice(&id))).collect()
+    }
+
+    /// Which of `ids` are not stored as social envelopes, in the order given.
+    pub async fn missing_social(&self, ids: &[B256]) -> Result<Vec<B256>, sqlx::Error> {
+        let mut out = Vec::new();
+        for id in ids {
+            let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM social_events WHERE id = $1")
+                .bind(id.as_slice())
+                .fetch_one(self.pool())
+                .await?;
+            if n == 0 {
+                out.push(*id);
+            }
+        }
+        Ok(out)
+    }
+
+    /// A stored social envelope by id, with its signer's device key.
+    pub async fn social_envelope(&self, id: &B256) -> Result<Option<(Vec<u8>, Vec<u8>)>, sqlx::Error> {
+        let row = sqlx::query("SELECT envelope FROM social_events WHERE id = $1")
+            .bind(id.as_slice())
+            .fetch_optional(self.pool())
+            .await?;
+        let Some(r) = row else { return Ok(None) };
+        let raw: Vec<u8> = r.try_get("envelope")?;
+        let signer = Envelope::decode(raw.as_slice()).map(|e| e.signer).unwrap_or_default();
+        Ok(Some((raw, signer)))
+    }
+}

@@ -68,6 +68,8 @@ async fn a_sync_peer_that_sends_what_was_not_asked_for_is_cut_off() {
                     asked_fetch = true;
                     SyncResponse::Relays(vec![unasked.clone()])
                 }
+                SyncRequest::SocialSummary => SyncResponse::SocialSummary { count: 0, fingerprint: [0; 32] },
+                SyncRequest::SocialIds { .. } => SyncResponse::Ids(Vec::new()),
             };
             let _ = liar.behaviour_mut().send_response(channel, response);
         }

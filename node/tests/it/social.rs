@@ -454,7 +454,10 @@ async fn request_typing_and_presence_floods_hit_429() {
         codes.push(r.map(|_| 201).unwrap_or_else(|e| e.status().unwrap_or(0)));
     }
     assert_eq!(codes, [201, 201, 201, 429, 429]);
-    let e = spammer.client.contact(&spammer.wallet, &spammer.device, Action::Request, &Address::from(rand::random::<[u8; 20]>())).await;
+    let e = spammer
+        .client
+        .contact(&spammer.wallet, &spammer.device, Action::Request, &Address::from(rand::random::<[u8; 20]>()))
+        .await;
     assert_eq!(code(e), (429, "rate_limited".into()));
 
     let other = User::sign_in(&node).await;
@@ -606,4 +609,34 @@ async fn bad_social_input_gets_4xx_with_stable_codes() {
     // Not JSON or protobuf.
     let r = http.post(format!("{url}/v1/contacts")).bearer_auth(&token).body("x").send().await.expect("post");
     assert_eq!(status_code(r).await, (415, "unsupported_media_type".into()));
+}
+
+#[tokio::test]
+async fn social_state_reaches_a_late_node_through_history_sync() {
+    let a = TestNode::start().await;
+    let alice = User::sign_in(&a).await;
+    let bob = User::sign_in(&a).await;
+    let mallory = User::sign_in(&a).await;
+    bob.client.contact(&bob.wallet, &bob.device, Action::Request, &alice.addr()).await.expect("request");
+    alice.client.contact(&alice.wallet, &alice.device, Action::Accept, &bob.addr()).await.expect("accept");
+    alice.client.contact(&alice.wallet, &alice.device, Action::Block, &mallory.addr()).await.expect("block");
+    let room = bob.create_room("r", RoomKind::Channel, &[alice.addr()]).await.expect("room");
+    bob.client.send_text(&room.id, &bob.wallet, &bob.device, "one").await.expect("send");
+    let lamport = alice.client.next_lamport(&room.id).await.expect("lamport") - 1;
+    alice.client.mark_read(&room.id, &alice.wallet, &alice.device, lamport).await.expect("read");
+
+    // Node B never heard the gossip: it starts afterwards and catches up through sync.
+    let b = TestNode::joining(&[&a]).await;
+    let (_, alice_on_b) = other_device(&b, &alice).await;
+    eventually(30, "contacts, blocks and read marks reach node B", || async {
+        let Ok(c) = alice_on_b.contacts().await else { return false };
+        let Ok(u) = alice_on_b.unread().await else { return false };
+        c.contacts.iter().map(|c| c.address.clone()).collect::<Vec<_>>() == [bob.address()]
+            && c.blocked == [mallory.address()]
+            && u.rooms.iter().any(|r| r.room == room.id && r.unread == 0 && r.read_lamport == lamport)
+    })
+    .await;
+    let mallory_on_b = User::sign_in_as(&b, &mallory).await;
+    let direct = mallory_on_b.direct(&mallory.wallet, &mallory.device, &alice.addr()).await;
+    assert_eq!(code(direct), (403, "blocked".into()));
 }
