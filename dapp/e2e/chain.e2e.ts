@@ -3,9 +3,9 @@
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Browser, BrowserContext, Page } from "playwright-core";
-import { createPublicClient, http, parseAbi, parseEventLogs } from "viem";
+import { createPublicClient, createWalletClient, http, parseAbi, parseEventLogs } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
@@ -14,6 +14,7 @@ import {
   installWallet,
   KEYS,
   launchBrowser,
+  REPO_DIR,
   screenshot,
   startAnvil,
   startNode,
@@ -31,6 +32,20 @@ const PAYMENTS = parseAbi([
   "function roomInfo(bytes32 room) view returns ((address owner, uint64 periodSeconds, address token, uint256 pricePerPeriod))",
 ]);
 const address = (key: `0x${string}`) => privateKeyToAccount(key).address;
+const TOKEN = parseAbi(["constructor(string name_, string symbol_)", "function mint(address to, uint256 amount)", "function balanceOf(address) view returns (uint256)"]);
+
+/** Deploys the contracts' test ERC-20 (contracts/test/mocks/MockERC20.sol) and mints to `holder`. */
+async function deployToken(rpcUrl: string, holder: `0x${string}`): Promise<`0x${string}`> {
+  const artifact = join(REPO_DIR, "out", "MockERC20.sol", "MockERC20.json");
+  if (!existsSync(artifact)) throw new Error("out/MockERC20.sol is missing: run forge build at the repository root (scripts/dapp-test does)");
+  const bytecode = (JSON.parse(readFileSync(artifact, "utf8")) as { bytecode: { object: `0x${string}` } }).bytecode.object;
+  const wallet = createWalletClient({ account: privateKeyToAccount(DEPLOYER_KEY), transport: http(rpcUrl) });
+  const chain = createPublicClient({ transport: http(rpcUrl) });
+  const hash = await wallet.deployContract({ chain: null, abi: TOKEN, bytecode, args: ["Holders", "HOLD"] });
+  const token = (await chain.waitForTransactionReceipt({ hash })).contractAddress!;
+  await chain.waitForTransactionReceipt({ hash: await wallet.writeContract({ chain: null, address: token, abi: TOKEN, functionName: "mint", args: [holder, 10n ** 18n] }) });
+  return token;
+}
 
 let anvil: RunningService;
 let node: RunningNode;
@@ -191,5 +206,43 @@ describe("dApp on chain (anvil + Payments + MessageAnchor)", () => {
     const expiry = await chain.readContract({ address: contracts.payments, abi: PAYMENTS, functionName: "subscriptionExpiry", args: [channel as `0x${string}`, address(KEYS.dave)] });
     expect(Number(expiry)).toBeGreaterThan(Date.now() / 1000 + 29 * 86_400);
     await alice.getByText(`${address(KEYS.dave).slice(0, 6)}…${address(KEYS.dave).slice(-4)} joined`).waitFor(WAIT);
+  });
+
+  it("an admin gates a channel on an ERC-20 balance: a holder joins, a wallet without the token is told why", async () => {
+    const token = await deployToken(anvil.url, address(KEYS.carol));
+    await alice.getByRole("link", { name: "New channel" }).click();
+    await alice.getByLabel("Name").fill("holders");
+    await alice.getByRole("button", { name: "Create channel" }).click();
+    await alice.getByRole("heading", { name: "holders" }).waitFor(WAIT);
+    const holders = (await alice.getByTestId("room-id").textContent())!.trim();
+    await alice.getByRole("button", { name: "Members", exact: true }).click();
+    const panel = alice.getByTestId("policy-panel");
+    await panel.getByLabel("Policy", { exact: true }).selectOption("token_gated");
+    // A malformed contract address is refused in words.
+    await panel.getByLabel("Token contract").fill("0x1234");
+    await panel.getByRole("button", { name: "Save policy" }).click();
+    await panel.getByTestId("policy-status").getByText(/Enter the token contract's address/).waitFor(WAIT);
+    await panel.getByLabel("Token contract").fill(token);
+    await panel.getByLabel("Minimum balance").fill("1");
+    await panel.getByRole("button", { name: "Save policy" }).click();
+    await panel.getByTestId("policy-status").getByText("Policy saved.").waitFor(WAIT);
+    await panel.getByTestId("policy-current").getByText("Token holders").waitFor(WAIT);
+    await screenshot(alice, "34-policy-token-gated");
+
+    // Dave holds none: the node refuses his join (402 gate_not_met) and the dApp says why.
+    const dave = (await open(KEYS.dave, "Dave Wallet 2")).page;
+    await dave.getByRole("link", { name: "Join channel" }).click();
+    await dave.getByLabel("Channel id").fill(holders);
+    await dave.getByRole("button", { name: "Join", exact: true }).click();
+    await dave.getByText(/This room is gated: you need the token/).waitFor(WAIT);
+    expect(await dave.getByTestId("subscribe-panel").count()).toBe(0);
+    await screenshot(dave, "35-gate-not-met");
+
+    // Carol holds the token and joins.
+    const carol = (await open(KEYS.carol, "Carol Wallet", PHONE)).page;
+    await carol.getByRole("link", { name: "Join channel" }).click();
+    await carol.getByLabel("Channel id").fill(holders);
+    await carol.getByRole("button", { name: "Join", exact: true }).click();
+    await carol.getByRole("heading", { name: "holders" }).waitFor(WAIT);
   });
 });
