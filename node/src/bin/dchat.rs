@@ -14,6 +14,7 @@ use dchat_protocol::{
     Address, Kind, RoomId,
     control::{Policy, Role},
     e2e::BoxSecret,
+    social::{Action, Status},
 };
 use ed25519_dalek::SigningKey;
 use eyre::{WrapErr, bail, eyre};
@@ -73,6 +74,97 @@ enum Cmd {
     /// Send and fetch files.
     #[command(subcommand)]
     Media(MediaCmd),
+    /// Contacts and blocks (lists them with no subcommand).
+    Contacts {
+        #[command(subcommand)]
+        cmd: Option<ContactsCmd>,
+    },
+    /// Direct rooms strangers opened with you, until you answer.
+    Requests,
+    /// Unread counts of your rooms.
+    Unread,
+    /// Mark a room read up to its newest message.
+    Read {
+        /// Room id.
+        room: String,
+    },
+    /// Notifications (lists them with no subcommand).
+    Notifications {
+        /// Only unread ones.
+        #[arg(long)]
+        unread: bool,
+        #[command(subcommand)]
+        cmd: Option<NotificationsCmd>,
+    },
+    /// Announce your presence, or show others'.
+    Presence {
+        #[command(subcommand)]
+        cmd: PresenceCmd,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ContactsCmd {
+    /// Ask a wallet to become contacts.
+    Add {
+        /// The wallet.
+        address: String,
+    },
+    /// Accept a wallet's request.
+    Accept {
+        /// The wallet.
+        address: String,
+    },
+    /// Decline a wallet's request (or withdraw yours).
+    Decline {
+        /// The wallet.
+        address: String,
+    },
+    /// End a contact.
+    Remove {
+        /// The wallet.
+        address: String,
+    },
+    /// Block a wallet: no rooms, invites, requests or messages from it reach you.
+    Block {
+        /// The wallet.
+        address: String,
+    },
+    /// Lift a block.
+    Unblock {
+        /// The wallet.
+        address: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum NotificationsCmd {
+    /// Mark notifications read: the ids given, or all when none is given.
+    Read {
+        /// Notification ids.
+        ids: Vec<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PresenceCmd {
+    /// Announce a status: online, away or offline.
+    Set {
+        /// online, away or offline.
+        status: String,
+    },
+    /// Hide (or show again) your presence everywhere.
+    Hide {
+        /// false to show it again.
+        #[arg(default_value_t = true, action = clap::ArgAction::Set)]
+        hide: bool,
+    },
+    /// Show wallets' presence.
+    Get {
+        /// Wallets.
+        #[arg(required = true)]
+        addresses: Vec<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -352,6 +444,83 @@ async fn run(args: Args) -> eyre::Result<()> {
                 out.display()
             );
         }
+        Cmd::Contacts { cmd } => social_contacts(&args.node, &home, cmd).await?,
+        Cmd::Requests => {
+            for r in signed_in(&home, &args.node)?.requests().await? {
+                println!("{}  from {}  {} unread", r.room.id, r.from, r.unread);
+            }
+        }
+        Cmd::Unread => {
+            let u = signed_in(&home, &args.node)?.unread().await?;
+            for r in u.rooms.iter().filter(|r| r.unread > 0) {
+                let tag = if r.muted {
+                    " (muted)"
+                } else if r.request {
+                    " (request)"
+                } else {
+                    ""
+                };
+                println!("{}  {}{tag}", r.room, r.unread);
+            }
+            println!("{} unread messages, {} unread notifications", u.total, u.notifications);
+        }
+        Cmd::Read { room } => {
+            let client = signed_in(&home, &args.node)?;
+            let room = parse_room(&room)?;
+            let newest = client.history(&room, None, None, Some(1)).await?.messages.last().map_or(0, |m| m.lamport);
+            client.mark_read(&room, &wallet(&home)?, &device(&home)?, newest).await?;
+            println!("read up to {newest}");
+        }
+        Cmd::Notifications { unread, cmd } => {
+            let client = signed_in(&home, &args.node)?;
+            match cmd {
+                None => {
+                    let n = client.notifications(unread).await?;
+                    for n in &n.notifications {
+                        let room = n.room.map(|r| format!(" in {r}")).unwrap_or_default();
+                        let mark = if n.read { " " } else { "*" };
+                        println!("{mark} {}  {} from {}{room}", n.id, n.kind, n.actor);
+                    }
+                    println!("{} unread", n.unread);
+                }
+                Some(NotificationsCmd::Read { ids }) => {
+                    let ids = ids
+                        .iter()
+                        .map(|i| i.parse().map_err(|_| eyre!("{i:?} is not a notification id")))
+                        .collect::<eyre::Result<Vec<_>>>()?;
+                    let now_ms = u64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000)?;
+                    let up_to = ids.is_empty().then_some(now_ms);
+                    let r = client.mark_notifications(&wallet(&home)?, &device(&home)?, &ids, up_to).await?;
+                    println!("{} unread", r.unread.unwrap_or_default());
+                }
+            }
+        }
+        Cmd::Presence { cmd } => {
+            let client = signed_in(&home, &args.node)?;
+            match cmd {
+                PresenceCmd::Set { status } => {
+                    let status = match status.as_str() {
+                        "online" => Status::Online,
+                        "away" => Status::Away,
+                        "offline" => Status::Offline,
+                        other => bail!("unknown status {other:?}: online, away or offline"),
+                    };
+                    client.announce_presence(&wallet(&home)?, &device(&home)?, status).await?;
+                    println!("{}", status.as_str());
+                }
+                PresenceCmd::Hide { hide } => {
+                    let s = client.hide_presence(&wallet(&home)?, &device(&home)?, hide).await?;
+                    println!("presence {}", if s.hide_presence { "hidden" } else { "shown" });
+                }
+                PresenceCmd::Get { addresses } => {
+                    let list = addresses.iter().map(|a| parse_address(a)).collect::<eyre::Result<Vec<_>>>()?;
+                    for p in client.presence(&list).await? {
+                        let seen = p.last_seen_ms.map(|s| format!(" (last seen {s} ms)")).unwrap_or_default();
+                        println!("{}  {}{seen}", p.address, p.status);
+                    }
+                }
+            }
+        }
         Cmd::Tail { rooms } => {
             let client = signed_in(&home, &args.node).unwrap_or_else(|_| Client::new(&args.node));
             let ids = rooms.iter().map(|r| parse_room(r)).collect::<eyre::Result<Vec<_>>>()?;
@@ -503,6 +672,34 @@ fn image_size(head: &[u8]) -> Option<(u32, u32)> {
         }
         _ => None,
     }
+}
+
+async fn social_contacts(node: &str, home: &Path, cmd: Option<ContactsCmd>) -> eyre::Result<()> {
+    let client = signed_in(home, node)?;
+    let Some(cmd) = cmd else {
+        let c = client.contacts().await?;
+        for (label, list) in [("contact", &c.contacts), ("incoming", &c.incoming), ("outgoing", &c.outgoing)] {
+            for x in list {
+                println!("{:<8} {}", label, x.address);
+            }
+        }
+        for b in &c.blocked {
+            println!("blocked  {b}");
+        }
+        return Ok(());
+    };
+    let (action, address) = match cmd {
+        ContactsCmd::Add { address } => (Action::Request, address),
+        ContactsCmd::Accept { address } => (Action::Accept, address),
+        ContactsCmd::Decline { address } => (Action::Decline, address),
+        ContactsCmd::Remove { address } => (Action::Remove, address),
+        ContactsCmd::Block { address } => (Action::Block, address),
+        ContactsCmd::Unblock { address } => (Action::Unblock, address),
+    };
+    let peer = parse_address(&address)?;
+    let r = client.contact(&wallet(home)?, &device(home)?, action, &peer).await?;
+    println!("{}  {}", peer.to_checksum(None), r.state.unwrap_or_default());
+    Ok(())
 }
 
 fn parse_room(raw: &str) -> eyre::Result<RoomId> {

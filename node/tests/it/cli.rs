@@ -75,3 +75,39 @@ async fn two_wallets_chat_in_an_encrypted_group_from_the_terminal() {
     let (success, _, err) = dchat(&node, &alice, &["send", "not-a-room", "x"]).await;
     assert!(!success && err.contains("is not a room id"), "{err}");
 }
+
+#[tokio::test]
+async fn contacts_requests_unread_notifications_and_presence_from_the_terminal() {
+    let node = TestNode::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (alice, bob) = (dir.path().join("alice"), dir.path().join("bob"));
+    let alice_addr = address(&ok(&node, &alice, &["login"]).await);
+    let bob_addr = address(&ok(&node, &bob, &["login"]).await);
+
+    // A stranger's direct message waits in the requests inbox and counts as unread there.
+    let dm = ok(&node, &bob, &["rooms", "dm", &alice_addr]).await.trim().to_string();
+    ok(&node, &bob, &["send", &dm, "hello"]).await;
+    assert!(ok(&node, &alice, &["requests"]).await.contains(&format!("{dm}  from {bob_addr}  1 unread")));
+    assert!(ok(&node, &alice, &["unread"]).await.contains(&format!("{dm}  1 (request)")));
+    ok(&node, &alice, &["read", &dm]).await;
+    assert!(ok(&node, &alice, &["unread"]).await.contains("0 unread messages"));
+
+    assert!(ok(&node, &bob, &["contacts", "add", &alice_addr]).await.contains("outgoing"));
+    assert!(ok(&node, &alice, &["contacts"]).await.contains(&format!("incoming {bob_addr}")));
+    let notes = ok(&node, &alice, &["notifications"]).await;
+    assert!(notes.contains(&format!("contact_request from {bob_addr}")) && notes.contains("1 unread"), "{notes}");
+    assert!(ok(&node, &alice, &["contacts", "accept", &bob_addr]).await.contains("contact"));
+    assert!(ok(&node, &bob, &["contacts"]).await.contains(&format!("contact  {alice_addr}")));
+    assert!(ok(&node, &alice, &["requests"]).await.is_empty(), "contacts leave the requests inbox");
+    assert!(ok(&node, &alice, &["notifications", "read"]).await.contains("0 unread"));
+
+    ok(&node, &alice, &["presence", "set", "away"]).await;
+    assert!(ok(&node, &bob, &["presence", "get", &alice_addr]).await.contains(&format!("{alice_addr}  away")));
+    assert!(ok(&node, &alice, &["contacts", "block", &bob_addr]).await.contains("blocked"));
+    assert!(ok(&node, &alice, &["contacts"]).await.contains(&format!("blocked  {bob_addr}")));
+
+    let (success, _, err) = dchat(&node, &alice, &["presence", "set", "busy"]).await;
+    assert!(!success && err.contains("online, away or offline"), "{err}");
+    let (success, _, err) = dchat(&node, &alice, &["contacts", "block", &bob_addr]).await;
+    assert!(!success && err.contains("already_blocked"), "{err}");
+}
