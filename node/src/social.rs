@@ -352,7 +352,14 @@ fn decode(v: &Verified) -> Result<Op, ApiError> {
 /// Checks, stores and fans out one social envelope (already verified, its delegation checked).
 pub async fn ingest(state: &AppState, v: Verified, raw: &[u8], origin: Origin) -> Result<Ingested, ApiError> {
     let now_ms = i64::try_from(state.now_ms()).unwrap_or(i64::MAX);
-    match decode(&v)? {
+    let op = decode(&v)?;
+    // The social clock is bounded like a room's: past the author's highest plus the allowed jump
+    // is refused (read marks are bounded by their room's clock below).
+    if !matches!(op, Op::Presence(_) | Op::Read(_)) {
+        let highest = state.store.next_social_lamport(&v.sender).await?.saturating_sub(1);
+        state.config.limits.envelope.check_lamport(v.body.lamport, highest)?;
+    }
+    match op {
         Op::Contact(action, peer) => contact(state, v, raw, action, peer, origin).await,
         Op::Read(mark) => {
             let room = state.store.room(&v.room).await?.ok_or_else(crate::api::rooms::room_not_found)?;
@@ -360,6 +367,7 @@ pub async fn ingest(state: &AppState, v: Verified, raw: &[u8], origin: Origin) -
                 return Err(ApiError::forbidden("not_a_member", "only members mark a room read"));
             }
             state.config.limits.envelope.check_lamport(mark.lamport, room.max_lamport)?;
+            state.config.limits.envelope.check_lamport(v.body.lamport, room.max_lamport)?;
             let fresh = state.store.insert_social(&v, raw, v.room.as_bytes(), now_ms).await?;
             if fresh {
                 state.store.raise_read_mark(&v.sender, &v.room, mark.lamport).await?;

@@ -102,6 +102,10 @@ async fn post_social(
     allowed: &'static [Kind],
 ) -> Result<(StatusCode, crate::ingest::Ingested), ApiError> {
     let envelope = envelope_from_body(headers, body)?;
+    // Presence has its own, tighter limit.
+    if allowed != [Kind::Presence] {
+        state.limit_address(&caller.address)?;
+    }
     let check = |k: Kind| allowed.contains(&k).then_some(()).ok_or("this endpoint takes another kind of envelope");
     let ing = submit(state, caller, envelope, room, check).await?;
     let status = match (ing.stored, ing.fresh) {

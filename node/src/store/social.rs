@@ -274,7 +274,7 @@ impl Store {
              ORDER BY created_ms DESC, id DESC LIMIT $3",
         )
         .bind(addr_bytes(address))
-        .bind(to_i64(after_ms)?)
+        .bind(to_i64(after_ms.min(i64::MAX as u64))?)
         .bind(i64::from(limit))
         .fetch_all(self.pool())
         .await?;

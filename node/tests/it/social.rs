@@ -576,6 +576,23 @@ async fn bad_social_input_gets_4xx_with_stable_codes() {
         let got = status_code(post(path, &env).await.expect("post")).await;
         assert_eq!((got.0, got.1.as_str()), want, "{path}");
     }
+    // Clocks far past anything seen are refused, in the social clock and in a room's.
+    let far = seal(&mine, &alice.wallet, &alice.device, u64::MAX, Kind::FriendRequest, peer(bob.addr()));
+    assert_eq!(
+        status_code(post("/v1/contacts", &far).await.expect("post")).await,
+        (400, "envelope_lamport_jump".into())
+    );
+    let own = alice.create_room("mine", RoomKind::Group, &[]).await.expect("room");
+    let mark = dchat_protocol::social::ReadMark { lamport: u64::MAX, message: vec![] }.encode_to_vec();
+    let env = seal(&own.id, &alice.wallet, &alice.device, 1, Kind::Receipt, mark);
+    let got = status_code(post(&format!("/v1/rooms/{}/read", own.id), &env).await.expect("post")).await;
+    assert_eq!(got, (400, "envelope_lamport_jump".into()));
+    // A mark of every notification up to the end of time is accepted and breaks nothing.
+    let all = dchat_protocol::social::NotificationsRead { up_to_ms: u64::MAX, ids: vec![] }.encode_to_vec();
+    let env = seal(&mine, &alice.wallet, &alice.device, 1, Kind::NotificationsRead, all);
+    assert_eq!(status_code(post("/v1/notifications/read", &env).await.expect("post")).await.0, 201);
+    assert_eq!(alice.client.notifications(true).await.expect("notifications").unread, 0);
+    assert_eq!(alice.client.unread().await.expect("unread").notifications, 0);
     // Bob's own envelope posted with Alice's session.
     let bobs = seal(&social_room(&bob.addr()), &bob.wallet, &bob.device, 1, Kind::FriendRequest, peer(alice.addr()));
     assert_eq!(status_code(post("/v1/contacts", &bobs).await.expect("post")).await, (403, "sender_not_caller".into()));
