@@ -98,10 +98,39 @@ pub async fn create(
     Ok((status, Json(view(&room, role))))
 }
 
+/// `GET /v1/rooms` query.
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    /// `all` (the default), `main` (without the requests inbox) or `requests` (only it).
+    pub inbox: Option<String>,
+}
+
 /// Lists the caller's rooms.
-pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<RoomList>, ApiError> {
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Json<RoomList>, ApiError> {
     let rooms = state.store.rooms_of(&caller.address).await?;
-    Ok(Json(RoomList { rooms: rooms.iter().map(|(r, role)| view(r, Some(role.clone()))).collect() }))
+    let keep_requests = match q.inbox.as_deref() {
+        None | Some("all") => None,
+        Some("main") => Some(false),
+        Some("requests") => Some(true),
+        Some(_) => return Err(ApiError::bad_request("invalid_inbox", "inbox is all, main or requests")),
+    };
+    let requests: Vec<RoomId> = match keep_requests {
+        None => Vec::new(),
+        Some(_) => {
+            super::social::request_rooms(&state, &caller.address).await?.into_iter().map(|r| r.room.id).collect()
+        }
+    };
+    Ok(Json(RoomList {
+        rooms: rooms
+            .iter()
+            .filter(|(r, _)| keep_requests.is_none_or(|want| requests.contains(&r.id) == want))
+            .map(|(r, role)| view(r, Some(role.clone())))
+            .collect(),
+    }))
 }
 
 /// Reads one room, if the caller may.

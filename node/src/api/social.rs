@@ -165,7 +165,7 @@ pub async fn requests(State(state): State<AppState>, caller: Caller) -> Result<J
     Ok(Json(RequestsReply { requests: request_rooms(&state, &caller.address).await? }))
 }
 
-async fn request_rooms(state: &AppState, me: &Address) -> Result<Vec<RequestJson>, ApiError> {
+pub(crate) async fn request_rooms(state: &AppState, me: &Address) -> Result<Vec<RequestJson>, ApiError> {
     let contacts = social::contacts_of(&state.store, me).await?;
     let mut out = Vec::new();
     for (room, role) in state.store.rooms_of(me).await? {

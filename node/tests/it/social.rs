@@ -252,6 +252,23 @@ async fn strangers_land_in_the_requests_inbox_until_answered() {
     assert_eq!(unread.total, 1, "requests do not count in the total");
     assert!(unread.rooms.iter().any(|r| r.room == from_stranger.id && r.request && r.unread == 1));
 
+    // The room list can leave requests out, or show only them.
+    let http = reqwest::Client::new();
+    let list = |inbox: &'static str| {
+        let req = http.get(format!("{}/v1/rooms?inbox={inbox}", node.node.url()));
+        req.bearer_auth(alice.client.token().expect("token")).send()
+    };
+    let ids = |v: serde_json::Value| -> Vec<String> {
+        v["rooms"].as_array().expect("rooms").iter().map(|r| r["id"].as_str().expect("id").to_string()).collect()
+    };
+    let main = ids(list("main").await.expect("main").json().await.expect("json"));
+    assert!(main.contains(&from_friend.id.to_string()) && !main.contains(&from_stranger.id.to_string()));
+    let only = ids(list("requests").await.expect("requests").json().await.expect("json"));
+    assert_eq!(only, [from_stranger.id.to_string()]);
+    let bad = list("spam").await.expect("bad");
+    assert_eq!(bad.status().as_u16(), 400);
+    assert_eq!(bad.json::<serde_json::Value>().await.expect("json")["error"], "invalid_inbox");
+
     // Answering moves the room out of requests.
     alice.client.send_text(&from_stranger.id, &alice.wallet, &alice.device, "hello").await.expect("reply");
     assert!(alice.client.requests().await.expect("requests").is_empty());
