@@ -59,6 +59,9 @@ export function decodeSetRole(b: Uint8Array): SetRole {
   return { member: getBytes(f, 1), role: Number(getUint(f, 2)) as Role };
 }
 
+/** `enum GateKind`: what a gate checks on chain. */
+export const GateKind = { Unspecified: 0, Erc20: 1, Erc721: 2, Erc1155: 3, Subscription: 4 } as const;
+
 /** `message Gate` of token-gated and paid rooms. */
 export interface Gate {
   kind: number;

@@ -4,7 +4,6 @@
 import { ApiError, type NodeClient } from "../api/client";
 import type { NodeInfo, ProofReply } from "../api/types";
 import type { ChainClient } from "../chain/contracts";
-import type { Hex } from "../lib/bytes";
 import { discoverWallets } from "../wallet/discovery";
 import { Wallet, WalletError, chainName } from "../wallet/wallet";
 
@@ -123,5 +122,3 @@ export class OnChain {
     return new ChainClient(wallet.provider, account);
   }
 }
-
-export type { Hex };

@@ -8,8 +8,8 @@ import type { Room } from "../api/types";
 import { formatEth, parseEth, TxRevertedError } from "../chain/util";
 import type { RoomTerms } from "../chain/contracts";
 import { describeError } from "../lib/errors";
-import type { Hex } from "../lib/bytes";
-import { Policy } from "../protocol/control";
+import { fromHex, type Hex } from "../lib/bytes";
+import { GateKind, Policy } from "../protocol/control";
 import type { ChatStore } from "../state/chat";
 import { shortAddress } from "./format";
 
@@ -28,7 +28,7 @@ export function PolicyPanel({ store, room }: { store: ChatStore; room: Room }) {
   const [days, setDays] = useState("30");
   const [token, setToken] = useState("");
   const [minBalance, setMinBalance] = useState("1");
-  const [tokenKind, setTokenKind] = useState("1");
+  const [tokenKind, setTokenKind] = useState(String(GateKind.Erc20));
   const [status, setStatus] = useState<{ text: string; kind: "busy" | "ok" | "error" }>();
   const canPay = !!store.info?.contracts.length;
   const busy = status?.kind === "busy";
@@ -54,7 +54,7 @@ export function PolicyPanel({ store, room }: { store: ChatStore; room: Room }) {
         }
         await chain.setRoomPrice(contracts.payments, room.id as Hex, wei, BigInt(d * DAY));
         setStatus({ text: "Saving the policy…", kind: "busy" });
-        await store.setPolicy(room.id, Policy.Paid, { kind: 4, chainId: BigInt(contracts.chain_id), contract: hexBytes(contracts.payments), tokenId: new Uint8Array(), minBalance: new Uint8Array() });
+        await store.setPolicy(room.id, Policy.Paid, { kind: GateKind.Subscription, chainId: BigInt(contracts.chain_id), contract: fromHex(contracts.payments, 20), tokenId: new Uint8Array(), minBalance: new Uint8Array() });
       } else {
         if (!isAddress(token.trim(), { strict: false })) throw new Error("Enter the token contract's address (0x followed by 40 hex digits).");
         if (!/^\d+$/.test(minBalance.trim()) || BigInt(minBalance.trim()) === 0n) throw new Error("The minimum balance is a whole number above 0 (in the token's smallest unit).");
@@ -64,7 +64,7 @@ export function PolicyPanel({ store, room }: { store: ChatStore; room: Room }) {
         await store.setPolicy(room.id, Policy.TokenGated, {
           kind: Number(tokenKind),
           chainId: BigInt(chainId),
-          contract: hexBytes(getAddress(token.trim())),
+          contract: fromHex(getAddress(token.trim()), 20),
           tokenId: new Uint8Array(),
           minBalance: uint256(BigInt(minBalance.trim())),
         });
@@ -113,8 +113,8 @@ export function PolicyPanel({ store, room }: { store: ChatStore; room: Room }) {
           <label>
             Token kind{" "}
             <select value={tokenKind} onChange={(e) => setTokenKind(e.target.value)}>
-              <option value="1">ERC-20</option>
-              <option value="2">ERC-721</option>
+              <option value={GateKind.Erc20}>ERC-20</option>
+              <option value={GateKind.Erc721}>ERC-721</option>
             </select>
           </label>
           <label>
@@ -209,14 +209,7 @@ export function SubscribePanel({ store, roomId, onSubscribed }: { store: ChatSto
   );
 }
 
-function hexBytes(a: string): Uint8Array {
-  const h = a.slice(2);
-  const out = new Uint8Array(h.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(h.slice(2 * i, 2 * i + 2), 16);
-  return out;
-}
-
 /** 32 big-endian bytes of an unsigned integer. */
 function uint256(n: bigint): Uint8Array {
-  return hexBytes("0x" + n.toString(16).padStart(64, "0"));
+  return fromHex(n.toString(16).padStart(64, "0"), 32);
 }

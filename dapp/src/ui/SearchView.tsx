@@ -14,8 +14,7 @@ type Hit = MessageHit & { plain?: string };
 
 function problemText(err: unknown): string {
   if (err instanceof SearchUnavailableError) return "The search service is not answering. Try again in a moment.";
-  const p = describeError(err);
-  return p.kind === "other" ? p.detail : p.detail;
+  return describeError(err).detail;
 }
 
 export function SearchView({ store, room: roomId }: { store: ChatStore; room?: string }) {
