@@ -122,6 +122,11 @@ impl<K: Eq + Hash, V> Expiring<K, V> {
         self.map.len()
     }
 
+    /// Slots allocated (what the map's memory follows).
+    pub fn capacity(&self) -> usize {
+        self.map.capacity()
+    }
+
     /// Whether empty.
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
@@ -749,5 +754,25 @@ mod tests {
         assert!(m.put(9, (), 5_000, 1_500), "expired entries are swept to make room");
         assert_eq!(m.len(), 2);
         assert_eq!(m.live(1_500, |_| true).count(), 2);
+    }
+
+    /// Memory follows the cap, not the number of wallets that tried: 100 000 distinct presences
+    /// against a cap of 1 000 leave the table at 1 000 entries and its first allocation.
+    #[test]
+    fn presence_spam_does_not_grow_the_table() {
+        let cap = 1_000;
+        let mut m: Expiring<Address, PresenceEntry> = Expiring::new(cap);
+        let entry = PresenceEntry { status: Status::Online, last_seen_ms: 0 };
+        for i in 0..cap as u64 {
+            m.put(Address::left_padding_from(&i.to_be_bytes()), entry, u64::MAX, 0);
+        }
+        let allocated = m.capacity();
+        for i in cap as u64..100_000 {
+            assert!(!m.put(Address::left_padding_from(&i.to_be_bytes()), entry, u64::MAX, i));
+        }
+        assert_eq!((m.len(), m.capacity()), (cap, allocated));
+        // One slot: a 20-byte key, the entry and its expiry (plus a control byte in the table).
+        let slot = std::mem::size_of::<(Address, (PresenceEntry, u64))>();
+        assert!(slot <= 48, "{slot} bytes per slot");
     }
 }
