@@ -30,7 +30,7 @@ use alloy::{
 use eyre::{WrapErr, eyre};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use sqlx::{Postgres, Row, Transaction};
+use sqlx::{Postgres, Transaction};
 use tokio_util::sync::CancellationToken;
 
 use crate::{config::ChainConfig, now_ms, store::Store};
@@ -379,8 +379,8 @@ impl ChainFollower {
         let provider = ProviderBuilder::new().connect_http(url).erased();
         let chain_id = provider.get_chain_id().await.wrap_err("asking the chain id (is chain.rpc_url up?)")?;
         let contracts = resolve(&config, chain_id)?;
-        let stored: Option<i64> =
-            sqlx::query_scalar("SELECT chain_id FROM chain_cursor WHERE id = 1").fetch_optional(store.pool()).await?;
+        let stored =
+            sqlx::query_scalar!("SELECT chain_id FROM chain_cursor WHERE id = 1").fetch_optional(store.pool()).await?;
         if let Some(stored) = stored.filter(|s| *s != i64_of(chain_id)) {
             return Err(eyre!(
                 "the database holds events of chain {stored}, but chain.rpc_url serves chain {chain_id}: use another \
@@ -401,15 +401,14 @@ impl ChainFollower {
     }
 
     async fn next_block(&self) -> sqlx::Result<u64> {
-        let next: Option<i64> = sqlx::query_scalar("SELECT next_block FROM chain_cursor WHERE id = 1")
+        let next = sqlx::query_scalar!("SELECT next_block FROM chain_cursor WHERE id = 1")
             .fetch_optional(self.store.pool())
             .await?;
         Ok(next.map(u64_of).unwrap_or(self.contracts.start_block))
     }
 
     async fn stored_block(&self, number: u64) -> sqlx::Result<Option<BlockRow>> {
-        let hash: Option<Vec<u8>> = sqlx::query_scalar("SELECT hash FROM chain_blocks WHERE number = $1")
-            .bind(i64_of(number))
+        let hash = sqlx::query_scalar!("SELECT hash FROM chain_blocks WHERE number = $1", i64_of(number))
             .fetch_optional(self.store.pool())
             .await?;
         Ok(hash.filter(|h| h.len() == 32).map(|h| BlockRow { number, hash: B256::from_slice(&h) }))
@@ -477,15 +476,16 @@ impl ChainFollower {
         for e in events {
             insert_event(&mut tx, e).await?;
         }
-        sqlx::query("INSERT INTO chain_blocks (number, hash, parent_hash, timestamp) VALUES ($1, $2, $3, $4)")
-            .bind(i64_of(to))
-            .bind(header.0.as_slice())
-            .bind(header.1.as_slice())
-            .bind(i64_of(header.2))
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM chain_blocks WHERE number < $1")
-            .bind(i64_of(to.saturating_sub(self.config.reorg_window)))
+        sqlx::query!(
+            "INSERT INTO chain_blocks (number, hash, parent_hash, timestamp) VALUES ($1, $2, $3, $4)",
+            i64_of(to),
+            header.0.as_slice(),
+            header.1.as_slice(),
+            i64_of(header.2)
+        )
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query!("DELETE FROM chain_blocks WHERE number < $1", i64_of(to.saturating_sub(self.config.reorg_window)))
             .execute(&mut *tx)
             .await?;
         set_cursor(&mut tx, self.contracts.chain_id, to + 1, false).await?;
@@ -551,56 +551,56 @@ impl ChainFollower {
 
 async fn delete_from(tx: &mut Transaction<'_, Postgres>, number: u64) -> sqlx::Result<u64> {
     let n = i64_of(number);
-    let events = sqlx::query("DELETE FROM chain_events WHERE block_number >= $1").bind(n).execute(&mut **tx).await?;
-    sqlx::query("DELETE FROM anchors WHERE block_number >= $1").bind(n).execute(&mut **tx).await?;
-    sqlx::query("DELETE FROM chain_blocks WHERE number >= $1").bind(n).execute(&mut **tx).await?;
+    let events = sqlx::query!("DELETE FROM chain_events WHERE block_number >= $1", n).execute(&mut **tx).await?;
+    sqlx::query!("DELETE FROM anchors WHERE block_number >= $1", n).execute(&mut **tx).await?;
+    sqlx::query!("DELETE FROM chain_blocks WHERE number >= $1", n).execute(&mut **tx).await?;
     Ok(events.rows_affected())
 }
 
 async fn set_cursor(tx: &mut Transaction<'_, Postgres>, chain_id: u64, next: u64, reorg: bool) -> sqlx::Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO chain_cursor (id, chain_id, next_block, reorgs, updated_at) VALUES (1, $1, $2, $3, $4)
          ON CONFLICT (id) DO UPDATE SET next_block = excluded.next_block,
              reorgs = chain_cursor.reorgs + excluded.reorgs, updated_at = excluded.updated_at",
+        i64_of(chain_id),
+        i64_of(next),
+        i64::from(reorg),
+        now_ms()
     )
-    .bind(i64_of(chain_id))
-    .bind(i64_of(next))
-    .bind(i64::from(reorg))
-    .bind(now_ms())
     .execute(&mut **tx)
     .await?;
     Ok(())
 }
 
 async fn insert_event(tx: &mut Transaction<'_, Postgres>, e: &ChainEvent) -> sqlx::Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO chain_events
              (block_number, log_index, block_hash, tx_hash, contract, event, room, message_hash, account, data)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING",
+        i64_of(e.block_number),
+        i64_of(e.log_index),
+        e.block_hash.as_slice(),
+        e.tx_hash.as_slice(),
+        e.contract.as_slice(),
+        e.event,
+        e.room.as_ref().map(|r| r.as_slice()),
+        e.message_hash.as_ref().map(|m| m.as_slice()),
+        e.account.as_ref().map(|a| a.as_slice()),
+        e.data
     )
-    .bind(i64_of(e.block_number))
-    .bind(i64_of(e.log_index))
-    .bind(e.block_hash.as_slice())
-    .bind(e.tx_hash.as_slice())
-    .bind(e.contract.as_slice())
-    .bind(e.event)
-    .bind(e.room.as_ref().map(|r| r.as_slice()))
-    .bind(e.message_hash.as_ref().map(|m| m.as_slice()))
-    .bind(e.account.as_ref().map(|a| a.as_slice()))
-    .bind(&e.data)
     .execute(&mut **tx)
     .await?;
     if let Some((batch, root, anchorer, count)) = e.anchor {
-        sqlx::query(
+        sqlx::query!(
             "INSERT INTO anchors (batch_id, root, anchorer, count, block_number, tx_hash)
              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+            i64_of(batch),
+            root.as_slice(),
+            anchorer.as_slice(),
+            i64_of(count),
+            i64_of(e.block_number),
+            e.tx_hash.as_slice()
         )
-        .bind(i64_of(batch))
-        .bind(root.as_slice())
-        .bind(anchorer.as_slice())
-        .bind(i64_of(count))
-        .bind(i64_of(e.block_number))
-        .bind(e.tx_hash.as_slice())
         .execute(&mut **tx)
         .await?;
     }
@@ -648,26 +648,25 @@ fn hex0x(b: &[u8]) -> String {
 impl Store {
     /// Anchored batches in batch id order after `after`, at most `limit`.
     pub async fn anchors(&self, after: i64, limit: i64) -> sqlx::Result<Vec<AnchorRow>> {
-        let rows = sqlx::query(
+        let rows = sqlx::query!(
             "SELECT batch_id, root, anchorer, count, block_number, tx_hash FROM anchors
              WHERE batch_id > $1 ORDER BY batch_id LIMIT $2",
+            after,
+            limit
         )
-        .bind(after)
-        .bind(limit)
         .fetch_all(self.pool())
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(AnchorRow {
-                    batch_id: r.try_get("batch_id")?,
-                    root: hex0x(&r.try_get::<Vec<u8>, _>("root")?),
-                    anchorer: hex0x(&r.try_get::<Vec<u8>, _>("anchorer")?),
-                    count: r.try_get("count")?,
-                    block_number: r.try_get("block_number")?,
-                    tx_hash: hex0x(&r.try_get::<Vec<u8>, _>("tx_hash")?),
-                })
+        Ok(rows
+            .into_iter()
+            .map(|r| AnchorRow {
+                batch_id: r.batch_id,
+                root: hex0x(&r.root),
+                anchorer: hex0x(&r.anchorer),
+                count: r.count,
+                block_number: r.block_number,
+                tx_hash: hex0x(&r.tx_hash),
             })
-            .collect()
+            .collect())
     }
 
     /// Events in chain order after position `after` (block number, log index), filtered.
@@ -677,7 +676,7 @@ impl Store {
         after: (i64, i64),
         limit: i64,
     ) -> sqlx::Result<Vec<EventRow>> {
-        let rows = sqlx::query(
+        let rows = sqlx::query!(
             "SELECT block_number, log_index, tx_hash, contract, event, data FROM chain_events
              WHERE (block_number, log_index) > ($1, $2)
                AND ($3::text IS NULL OR event = $3)
@@ -685,28 +684,27 @@ impl Store {
                AND ($5::bytea IS NULL OR message_hash = $5)
                AND ($6::bytea IS NULL OR account = $6)
              ORDER BY block_number, log_index LIMIT $7",
+            after.0,
+            after.1,
+            filter.event.as_deref(),
+            filter.room.as_deref(),
+            filter.message_hash.as_deref(),
+            filter.account.as_deref(),
+            limit
         )
-        .bind(after.0)
-        .bind(after.1)
-        .bind(&filter.event)
-        .bind(&filter.room)
-        .bind(&filter.message_hash)
-        .bind(&filter.account)
-        .bind(limit)
         .fetch_all(self.pool())
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(EventRow {
-                    block_number: r.try_get("block_number")?,
-                    log_index: r.try_get("log_index")?,
-                    tx_hash: hex0x(&r.try_get::<Vec<u8>, _>("tx_hash")?),
-                    contract: hex0x(&r.try_get::<Vec<u8>, _>("contract")?),
-                    event: r.try_get("event")?,
-                    data: r.try_get("data")?,
-                })
+        Ok(rows
+            .into_iter()
+            .map(|r| EventRow {
+                block_number: r.block_number,
+                log_index: r.log_index,
+                tx_hash: hex0x(&r.tx_hash),
+                contract: hex0x(&r.contract),
+                event: r.event,
+                data: r.data,
             })
-            .collect()
+            .collect())
     }
 }
 

@@ -21,7 +21,7 @@ use crate::{
     config::{FollowConfig, GatewayConfig},
     metrics::Metrics,
     now_ms,
-    source::{LogEntry, LogRoom, Source, SourceError},
+    source::{LogEntry, LogPage, LogRoom, Source, SourceError},
     store::{NewMessage, Store},
 };
 
@@ -79,12 +79,45 @@ pub struct Follower {
     store: Store,
     metrics: Arc<Metrics>,
     config: FollowConfig,
+    /// The next page, requested while the current one is being stored: (its `after`, the
+    /// request). Used only when the cursor turns out to be that `after`.
+    prefetch: std::sync::Mutex<Option<(i64, Prefetch)>>,
+}
+
+type Prefetch = tokio::task::JoinHandle<Result<LogPage, SourceError>>;
+
+/// Decodes entries, on every core when there are many (signature checks dominate).
+async fn decode_all(entries: &[LogEntry], public: &HashMap<RoomId, bool>) -> Vec<NewMessage> {
+    let work: Vec<(LogEntry, bool)> =
+        entries.iter().map(|e| (e.clone(), public.get(&e.room).copied().unwrap_or(false))).collect();
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    if work.len() < 64 || cores == 1 {
+        return work.iter().filter_map(|(e, p)| decode(e, *p)).collect();
+    }
+    let size = work.len().div_ceil(cores);
+    let mut parts = Vec::new();
+    let mut rest = work;
+    while !rest.is_empty() {
+        let tail = rest.split_off(size.min(rest.len()));
+        let chunk = std::mem::replace(&mut rest, tail);
+        parts.push(tokio::task::spawn_blocking(move || {
+            chunk.iter().filter_map(|(e, p)| decode(e, *p)).collect::<Vec<_>>()
+        }));
+    }
+    let mut out = Vec::with_capacity(entries.len());
+    for part in parts {
+        match part.await {
+            Ok(v) => out.extend(v),
+            Err(e) => tracing::error!(target: "indexer::follow", error = %e, "a decoding task failed"),
+        }
+    }
+    out
 }
 
 impl Follower {
     /// A follower of `source` into `store`.
     pub fn new(source: Source, store: Store, metrics: Arc<Metrics>, config: FollowConfig) -> Self {
-        Self { source, store, metrics, config }
+        Self { source, store, metrics, config, prefetch: std::sync::Mutex::new(None) }
     }
 
     fn cursor_name(&self) -> String {
@@ -111,8 +144,7 @@ impl Follower {
                 public.insert(*id, is_public);
             }
         }
-        let messages: Vec<NewMessage> =
-            entries.iter().filter_map(|e| decode(e, public.get(&e.room).copied().unwrap_or(false))).collect();
+        let messages = decode_all(entries, &public).await;
         let name = self.cursor_name();
         let fresh = self.store.apply(cursor.map(|c| (name.as_str(), c)), &messages, &rooms, now_ms()).await?;
         Ok(fresh)
@@ -121,7 +153,26 @@ impl Follower {
     /// Reads and stores one page; whether more is waiting.
     pub async fn step(&self) -> Result<bool, FollowError> {
         let cursor = self.store.cursor(&self.cursor_name()).await?;
-        let page = self.source.log(cursor, self.config.batch, None).await?;
+        let ready = self.prefetch.lock().ok().and_then(|mut p| p.take());
+        let page = match ready {
+            Some((after, request)) if after == cursor => match request.await {
+                Ok(page) => page?,
+                Err(_) => self.source.log(cursor, self.config.batch, None).await?,
+            },
+            other => {
+                if let Some((_, request)) = other {
+                    request.abort();
+                }
+                self.source.log(cursor, self.config.batch, None).await?
+            }
+        };
+        if page.has_more {
+            let (source, next, batch) = (self.source.clone(), page.next, self.config.batch);
+            let request = tokio::spawn(async move { source.log(next, batch, None).await });
+            if let Ok(mut p) = self.prefetch.lock() {
+                *p = Some((next, request));
+            }
+        }
         let fresh = self.store_entries(&page.entries, Some(page.next)).await?;
         self.metrics.cursor.store(page.next, Ordering::Relaxed);
         self.metrics.node_max_seq.fetch_max(page.next, Ordering::Relaxed);

@@ -140,28 +140,25 @@ impl Store {
 
     /// Where the follower of `source` stands (0 before the first page).
     pub async fn cursor(&self, source: &str) -> sqlx::Result<i64> {
-        let seq: Option<i64> = sqlx::query_scalar("SELECT seq FROM cursors WHERE source = $1")
-            .bind(source)
-            .fetch_optional(&self.pool)
-            .await?;
+        let seq =
+            sqlx::query_scalar!("SELECT seq FROM cursors WHERE source = $1", source).fetch_optional(&self.pool).await?;
         Ok(seq.unwrap_or(0))
     }
 
     /// Which of `rooms` are mirrored already.
     pub async fn known_rooms(&self, rooms: &[RoomId]) -> sqlx::Result<Vec<RoomId>> {
         let ids: Vec<Vec<u8>> = rooms.iter().map(|r| r.as_bytes().to_vec()).collect();
-        let rows: Vec<Vec<u8>> =
-            sqlx::query_scalar("SELECT id FROM rooms WHERE id = ANY($1)").bind(&ids).fetch_all(&self.pool).await?;
+        let rows =
+            sqlx::query_scalar!("SELECT id FROM rooms WHERE id = ANY($1)", &ids[..]).fetch_all(&self.pool).await?;
         rows.iter().map(|r| room_id(r)).collect()
     }
 
     /// A mirrored room.
     pub async fn room(&self, id: &RoomId) -> sqlx::Result<Option<RoomRow>> {
-        let row = sqlx::query("SELECT kind, name FROM rooms WHERE id = $1")
-            .bind(id.as_bytes().as_slice())
+        let row = sqlx::query!("SELECT kind, name FROM rooms WHERE id = $1", id.as_bytes().as_slice())
             .fetch_optional(&self.pool)
             .await?;
-        row.map(|r| Ok(RoomRow { kind: r.try_get("kind")?, name: r.try_get("name")? })).transpose()
+        Ok(row.map(|r| RoomRow { kind: r.kind, name: r.name }))
     }
 
     /// Stores a page of the log with the rooms it touched, and moves the cursor of `source` to
@@ -183,13 +180,13 @@ impl Store {
         senders.dedup();
         put_users(&mut tx, &senders, now_ms).await?;
         if let Some((source, seq)) = source {
-            sqlx::query(
+            sqlx::query!(
                 "INSERT INTO cursors (source, seq, updated_at) VALUES ($1, $2, $3)
                  ON CONFLICT (source) DO UPDATE SET seq = GREATEST(cursors.seq, excluded.seq), updated_at = excluded.updated_at",
+                source,
+                seq,
+                now_ms
             )
-            .bind(source)
-            .bind(seq)
-            .bind(now_ms)
             .execute(&mut *tx)
             .await?;
         }
@@ -199,45 +196,46 @@ impl Store {
 
     /// Messages stored per room.
     pub async fn room_counts(&self) -> sqlx::Result<HashMap<RoomId, i64>> {
-        let rows = sqlx::query("SELECT room, count(*) AS n FROM messages GROUP BY room").fetch_all(&self.pool).await?;
-        rows.iter().map(|r| Ok((room_id(&r.try_get::<Vec<u8>, _>("room")?)?, r.try_get("n")?))).collect()
+        let rows =
+            sqlx::query!(r#"SELECT room, count(*) AS "n!" FROM messages GROUP BY room"#).fetch_all(&self.pool).await?;
+        rows.iter().map(|r| Ok((room_id(&r.room)?, r.n))).collect()
     }
 
     /// Messages stored in all.
     pub async fn message_count(&self) -> sqlx::Result<i64> {
-        sqlx::query_scalar("SELECT count(*) FROM messages").fetch_one(&self.pool).await
+        sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM messages"#).fetch_one(&self.pool).await
     }
 
     /// A stored message's room and sender.
     pub async fn message(&self, id: &B256) -> sqlx::Result<Option<(RoomId, Address)>> {
-        let row = sqlx::query("SELECT room, sender FROM messages WHERE id = $1")
-            .bind(id.as_slice())
+        let row = sqlx::query!("SELECT room, sender FROM messages WHERE id = $1", id.as_slice())
             .fetch_optional(&self.pool)
             .await?;
-        row.map(|r| Ok((room_id(&r.try_get::<Vec<u8>, _>("room")?)?, address(&r.try_get::<Vec<u8>, _>("sender")?)?)))
-            .transpose()
+        row.map(|r| Ok((room_id(&r.room)?, address(&r.sender)?))).transpose()
     }
 
     /// A member's role.
     pub async fn role(&self, room: &RoomId, who: &Address) -> sqlx::Result<Option<String>> {
-        sqlx::query_scalar("SELECT role FROM members WHERE room = $1 AND address = $2")
-            .bind(room.as_bytes().as_slice())
-            .bind(who.as_slice())
-            .fetch_optional(&self.pool)
-            .await
+        sqlx::query_scalar!(
+            "SELECT role FROM members WHERE room = $1 AND address = $2",
+            room.as_bytes().as_slice(),
+            who.as_slice()
+        )
+        .fetch_optional(&self.pool)
+        .await
     }
 
     /// Replaces the keyed tokens of a message.
     pub async fn put_tokens(&self, id: &B256, room: &RoomId, tokens: &[Vec<u8>]) -> sqlx::Result<()> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("DELETE FROM message_tokens WHERE message_id = $1").bind(id.as_slice()).execute(&mut *tx).await?;
-        sqlx::query(
+        sqlx::query!("DELETE FROM message_tokens WHERE message_id = $1", id.as_slice()).execute(&mut *tx).await?;
+        sqlx::query!(
             "INSERT INTO message_tokens (room, token, message_id) SELECT $1, t, $2 FROM UNNEST($3::bytea[]) AS t
              ON CONFLICT DO NOTHING",
+            room.as_bytes().as_slice(),
+            id.as_slice(),
+            tokens
         )
-        .bind(room.as_bytes().as_slice())
-        .bind(id.as_slice())
-        .bind(tokens)
         .execute(&mut *tx)
         .await?;
         tx.commit().await
@@ -251,35 +249,38 @@ impl Store {
         limit: i64,
         offset: i64,
     ) -> sqlx::Result<Vec<Hit>> {
-        let rows = sqlx::query(
-            "WITH q AS (SELECT websearch_to_tsquery('simple', $1) AS query),
+        let rows = sqlx::query!(
+            r#"WITH q AS (SELECT websearch_to_tsquery('simple', $1) AS query),
              hits AS (
                  SELECT m.id, m.room, m.sender, m.seq, m.timestamp_ms, m.body, r.name AS room_name,
                         ts_rank_cd(m.tsv, q.query) AS rank
                  FROM messages m JOIN rooms r ON r.id = m.room, q
                  WHERE r.kind = 'channel' AND m.tsv @@ q.query AND ($2::bytea IS NULL OR m.room = $2)
                  ORDER BY rank DESC, m.seq DESC LIMIT $3 OFFSET $4)
-             SELECT hits.*, ts_headline('simple', hits.body, q.query,
-                    'StartSel=<b>, StopSel=</b>, MaxFragments=2, MaxWords=20, MinWords=5') AS highlight
-             FROM hits, q ORDER BY rank DESC, seq DESC",
+             SELECT hits.id AS "id!", hits.room AS "room!", hits.sender AS "sender!",
+                    hits.timestamp_ms AS "timestamp_ms!", hits.body, hits.room_name AS "room_name!",
+                    hits.rank AS "rank!",
+                    ts_headline('simple', hits.body, q.query,
+                        'StartSel=<b>, StopSel=</b>, MaxFragments=2, MaxWords=20, MinWords=5') AS highlight
+             FROM hits, q ORDER BY hits.rank DESC, hits.seq DESC"#,
+            q,
+            room.map(|r| r.as_bytes().to_vec()),
+            limit,
+            offset
         )
-        .bind(q)
-        .bind(room.map(|r| r.as_bytes().to_vec()))
-        .bind(limit)
-        .bind(offset)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
+        rows.into_iter()
             .map(|r| {
                 Ok(Hit {
-                    id: b256(&r.try_get::<Vec<u8>, _>("id")?)?,
-                    room: room_id(&r.try_get::<Vec<u8>, _>("room")?)?,
-                    room_name: r.try_get("room_name")?,
-                    sender: address(&r.try_get::<Vec<u8>, _>("sender")?)?,
-                    timestamp_ms: r.try_get("timestamp_ms")?,
-                    body: r.try_get("body")?,
-                    highlight: r.try_get("highlight")?,
-                    rank: Some(r.try_get("rank")?),
+                    id: b256(&r.id)?,
+                    room: room_id(&r.room)?,
+                    room_name: r.room_name,
+                    sender: address(&r.sender)?,
+                    timestamp_ms: r.timestamp_ms,
+                    body: r.body,
+                    highlight: r.highlight,
+                    rank: Some(r.rank),
                 })
             })
             .collect()
@@ -332,9 +333,9 @@ impl Store {
     pub async fn search_users(&self, q: &str, caller: &Address, limit: i64) -> sqlx::Result<Vec<UserHit>> {
         let q = q.trim().to_lowercase();
         let like = format!("%{}%", q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
-        let rows = sqlx::query(
-            "SELECT u.address, u.name, u.verified,
-                    GREATEST(similarity(u.address_hex, $1), similarity(coalesce(lower(u.name), ''), $1)) AS score
+        let rows = sqlx::query!(
+            r#"SELECT u.address, u.name, u.verified,
+                    GREATEST(similarity(u.address_hex, $1), similarity(coalesce(lower(u.name), ''), $1)) AS "score!"
              FROM users u
              WHERE (u.address_hex LIKE $2 OR lower(u.name) LIKE $2 OR u.name % $1)
                AND (u.name IS NOT NULL
@@ -343,23 +344,16 @@ impl Store {
                                WHERE m.address = u.address AND r.kind = 'channel')
                     OR EXISTS (SELECT 1 FROM members a JOIN members b ON a.room = b.room
                                WHERE a.address = u.address AND b.address = $3))
-             ORDER BY score DESC, u.address_hex LIMIT $4",
+             ORDER BY 4 DESC, u.address_hex LIMIT $4"#,
+            q,
+            like,
+            caller.as_slice(),
+            limit
         )
-        .bind(&q)
-        .bind(&like)
-        .bind(caller.as_slice())
-        .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(UserHit {
-                    address: address(&r.try_get::<Vec<u8>, _>("address")?)?,
-                    name: r.try_get("name")?,
-                    verified: r.try_get("verified")?,
-                    score: r.try_get("score")?,
-                })
-            })
+        rows.into_iter()
+            .map(|r| Ok(UserHit { address: address(&r.address)?, name: r.name, verified: r.verified, score: r.score }))
             .collect()
     }
 
@@ -374,26 +368,26 @@ impl Store {
     ) -> sqlx::Result<()> {
         let mut tx = self.pool.begin().await?;
         for (who, name) in profiles {
-            sqlx::query(
+            sqlx::query!(
                 "INSERT INTO users (address, address_hex, name, verified, updated_at) VALUES ($1, $2, $3, $4, $5)
                  ON CONFLICT (address) DO UPDATE SET name = excluded.name, verified = excluded.verified,
                  updated_at = excluded.updated_at",
+                who.as_slice(),
+                address_hex(who),
+                name.as_deref(),
+                name.is_some(),
+                now_ms
             )
-            .bind(who.as_slice())
-            .bind(address_hex(who))
-            .bind(name)
-            .bind(name.is_some())
-            .bind(now_ms)
             .execute(&mut *tx)
             .await?;
         }
-        sqlx::query(
+        sqlx::query!(
             "INSERT INTO cursors (source, seq, updated_at) VALUES ($1, $2, $3)
              ON CONFLICT (source) DO UPDATE SET seq = GREATEST(cursors.seq, excluded.seq), updated_at = excluded.updated_at",
+            source,
+            cursor,
+            now_ms
         )
-        .bind(source)
-        .bind(cursor)
-        .bind(now_ms)
         .execute(&mut *tx)
         .await?;
         tx.commit().await
@@ -422,21 +416,21 @@ pub async fn insert_messages(tx: &mut Transaction<'_, Postgres>, messages: &[New
     let timestamps: Vec<i64> = messages.iter().map(|m| m.timestamp_ms).collect();
     let received: Vec<i64> = messages.iter().map(|m| m.received_at).collect();
     let bodies: Vec<Option<&str>> = messages.iter().map(|m| m.body.as_deref()).collect();
-    let r = sqlx::query(
+    let r = sqlx::query!(
         "INSERT INTO messages (id, seq, room, sender, kind, lamport, timestamp_ms, received_at, body)
          SELECT * FROM UNNEST($1::bytea[], $2::int8[], $3::bytea[], $4::bytea[], $5::int4[], $6::int8[], $7::int8[],
                               $8::int8[], $9::text[])
          ON CONFLICT (id) DO NOTHING",
+        &ids[..] as &[&[u8]],
+        &seqs[..],
+        &rooms[..] as &[&[u8]],
+        &senders[..] as &[&[u8]],
+        &kinds[..],
+        &lamports[..],
+        &timestamps[..],
+        &received[..],
+        &bodies[..] as &[Option<&str>]
     )
-    .bind(&ids)
-    .bind(&seqs)
-    .bind(&rooms)
-    .bind(&senders)
-    .bind(&kinds)
-    .bind(&lamports)
-    .bind(&timestamps)
-    .bind(&received)
-    .bind(&bodies)
     .execute(&mut **tx)
     .await?;
     Ok(r.rows_affected())
@@ -448,13 +442,13 @@ async fn put_users(tx: &mut Transaction<'_, Postgres>, who: &[&Address], now_ms:
     }
     let raw: Vec<&[u8]> = who.iter().map(|a| a.as_slice()).collect();
     let hex: Vec<String> = who.iter().map(|a| address_hex(a)).collect();
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO users (address, address_hex, updated_at) SELECT a, h, $3 FROM UNNEST($1::bytea[], $2::text[]) AS u(a, h)
          ON CONFLICT (address) DO NOTHING",
+        &raw[..] as &[&[u8]],
+        &hex[..],
+        now_ms
     )
-    .bind(&raw)
-    .bind(&hex)
-    .bind(now_ms)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -467,31 +461,33 @@ async fn put_user(tx: &mut Transaction<'_, Postgres>, who: &Address, now_ms: i64
 /// Replaces a room's row and member set with what the node reports.
 async fn put_room(tx: &mut Transaction<'_, Postgres>, room: &LogRoom, now_ms: i64) -> sqlx::Result<()> {
     let id = room.id.as_bytes().as_slice();
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO rooms (id, kind, name, policy, node_count, synced_at) VALUES ($1, $2, $3, $4, $5, $6)
          ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, name = excluded.name, policy = excluded.policy,
          node_count = excluded.node_count, synced_at = excluded.synced_at",
+        id,
+        room.kind,
+        room.name,
+        room.policy,
+        room.count,
+        now_ms
     )
-    .bind(id)
-    .bind(&room.kind)
-    .bind(&room.name)
-    .bind(&room.policy)
-    .bind(room.count)
-    .bind(now_ms)
     .execute(&mut **tx)
     .await?;
-    sqlx::query("DELETE FROM members WHERE room = $1").bind(id).execute(&mut **tx).await?;
+    sqlx::query!("DELETE FROM members WHERE room = $1", id).execute(&mut **tx).await?;
     for m in &room.members {
         let Ok(who) = m.address.parse::<Address>() else {
             tracing::warn!(target: "indexer::store", address = %m.address, "node listed a member that is not an address");
             continue;
         };
-        sqlx::query("INSERT INTO members (room, address, role) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
-            .bind(id)
-            .bind(who.as_slice())
-            .bind(&m.role)
-            .execute(&mut **tx)
-            .await?;
+        sqlx::query!(
+            "INSERT INTO members (room, address, role) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            id,
+            who.as_slice(),
+            m.role
+        )
+        .execute(&mut **tx)
+        .await?;
         put_user(tx, &who, now_ms).await?;
     }
     Ok(())

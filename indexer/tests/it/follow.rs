@@ -138,7 +138,9 @@ async fn postgres_crashing_mid_ingest_leaves_no_gap_and_no_duplicate() {
     .await;
 
     // Cut the database away mid-ingest (an immediate stop: every connection dropped, no
-    // checkpoint), keep the node busy meanwhile, then bring the database back.
+    // checkpoint), keep the node busy meanwhile, then bring the database back. The follower
+    // either fails a step and retries, or waits in the pool for a connection: both must end
+    // with the same index.
     let before = env.indexer().store().message_count().await.expect("count");
     pg.crash();
     assert!(before < 121, "the crash came mid-ingest ({before} of 121 stored)");
@@ -154,6 +156,5 @@ async fn postgres_crashing_mid_ingest_leaves_no_gap_and_no_duplicate() {
     assert_eq!(indexed, node_ids, "every message once, in the node's order");
     let unique: BTreeSet<&String> = indexed.iter().collect();
     assert_eq!(unique.len(), indexed.len(), "no duplicate");
-    assert!(env.indexer().metrics().errors_total.load(std::sync::atomic::Ordering::Relaxed) > 0, "the outage was seen");
     env.stop_indexer().await;
 }
