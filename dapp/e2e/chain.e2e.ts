@@ -30,6 +30,7 @@ const PAYMENTS = parseAbi([
   "event Tipped(address indexed from, address indexed to, address token, uint256 amount, uint256 fee, bytes32 indexed messageHash)",
   "function subscriptionExpiry(bytes32 room, address subscriber) view returns (uint64)",
   "function roomInfo(bytes32 room) view returns ((address owner, uint64 periodSeconds, address token, uint256 pricePerPeriod))",
+  "function setRoomPrice(bytes32 room, address token, uint256 pricePerPeriod, uint64 periodSeconds)",
 ]);
 const address = (key: `0x${string}`) => privateKeyToAccount(key).address;
 const TOKEN = parseAbi(["constructor(string name_, string symbol_)", "function mint(address to, uint256 amount)", "function balanceOf(address) view returns (uint256)"]);
@@ -208,6 +209,50 @@ describe("dApp on chain (anvil + Payments + MessageAnchor)", () => {
     await alice.getByText(`${address(KEYS.dave).slice(0, 6)}…${address(KEYS.dave).slice(-4)} joined`).waitFor(WAIT);
   });
 
+  it("a member whose subscription lapsed is offered a renewal in the room, pays through the wallet and posts again", async () => {
+    // The room's owner shortens the period on chain to 5 seconds, so a subscription lapses soon.
+    const owner = createWalletClient({ account: privateKeyToAccount(KEYS.alice), transport: http(anvil.url) });
+    const chain = createPublicClient({ transport: http(anvil.url) });
+    const setPrice = await owner.writeContract({
+      chain: null,
+      address: contracts.payments,
+      abi: PAYMENTS,
+      functionName: "setRoomPrice",
+      args: [channel as `0x${string}`, "0x0000000000000000000000000000000000000000", 1_000_000_000_000_000n, 5n],
+    });
+    await chain.waitForTransactionReceipt({ hash: setPrice });
+
+    const { page: carol, wallet } = await open(KEYS.carol, "Carol Wallet", PHONE);
+    await carol.getByRole("link", { name: "Join channel" }).click();
+    await carol.getByLabel("Channel id").fill(channel);
+    await carol.getByRole("button", { name: "Join", exact: true }).click();
+    const sub = carol.getByTestId("subscribe-panel");
+    await sub.getByTestId("subscribe-price").getByText(/^0\.001 ETH per 5 seconds/).waitFor(WAIT);
+    await sub.getByLabel("Periods").fill("2");
+    await sub.getByRole("button", { name: "Subscribe and join" }).click();
+    await carol.getByRole("heading", { name: "tip-jar" }).waitFor({ timeout: 30_000 });
+    await carol.getByText("a message worth a tip").waitFor(WAIT);
+
+    // Ten seconds later the subscription has ended: the channel stays readable, but the node
+    // refuses her post (402 gate_not_met), and the room offers the renewal.
+    await carol.waitForTimeout(11_000);
+    const composer = carol.getByRole("textbox", { name: "Message tip-jar" });
+    await composer.fill("still here?");
+    await composer.press("Enter");
+    const failed = carol.locator('li.msg[data-status="failed"]', { hasText: "still here?" });
+    await failed.getByText(/This room is gated/).waitFor(WAIT);
+    const renew = carol.getByTestId("subscribe-panel");
+    await renew.getByText("Your subscription to this room has ended").waitFor(WAIT);
+    await screenshot(carol, "34-subscription-lapsed-phone");
+    await renew.getByLabel("Periods").fill("60");
+    await renew.getByRole("button", { name: "Renew" }).click();
+    await expect.poll(() => carol.getByTestId("subscribe-panel").count(), { timeout: 30_000 }).toBe(0);
+    await failed.getByRole("button", { name: "Retry" }).click();
+    await carol.locator('li.msg[data-status="sent"]', { hasText: "still here?" }).waitFor(WAIT);
+    await alice.getByText("still here?").waitFor(WAIT);
+    expect(wallet.sent).toHaveLength(2);
+  });
+
   it("an admin gates a channel on an ERC-20 balance: a holder joins, a wallet without the token is told why", async () => {
     const token = await deployToken(anvil.url, address(KEYS.carol));
     await alice.getByRole("link", { name: "New channel" }).click();
@@ -227,7 +272,7 @@ describe("dApp on chain (anvil + Payments + MessageAnchor)", () => {
     await panel.getByRole("button", { name: "Save policy" }).click();
     await panel.getByTestId("policy-status").getByText("Policy saved.").waitFor(WAIT);
     await panel.getByTestId("policy-current").getByText("Token holders").waitFor(WAIT);
-    await screenshot(alice, "34-policy-token-gated");
+    await screenshot(alice, "35-policy-token-gated");
 
     // Dave holds none: the node refuses his join (402 gate_not_met) and the dApp says why.
     const dave = (await open(KEYS.dave, "Dave Wallet 2")).page;
@@ -236,7 +281,7 @@ describe("dApp on chain (anvil + Payments + MessageAnchor)", () => {
     await dave.getByRole("button", { name: "Join", exact: true }).click();
     await dave.getByText(/This room is gated: you need the token/).waitFor(WAIT);
     expect(await dave.getByTestId("subscribe-panel").count()).toBe(0);
-    await screenshot(dave, "35-gate-not-met");
+    await screenshot(dave, "36-gate-not-met");
 
     // Carol holds the token and joins.
     const carol = (await open(KEYS.carol, "Carol Wallet", PHONE)).page;

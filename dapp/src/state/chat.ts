@@ -71,6 +71,8 @@ interface Timeline {
   loadingOlder: boolean;
   loadedNewest: boolean;
   loadError?: string;
+  /** The node refused a read or a post with `gate_not_met`: a paid member's subscription lapsed. */
+  gateLapsed: boolean;
   maxLamport: number;
   /** Envelopes of this client's messages that are not confirmed yet, by id. */
   outbox: Map<string, { envelope: Envelope; text: string; createdAt: number; media?: boolean; index?: { epochKey: Uint8Array } }>;
@@ -92,6 +94,7 @@ const mediaCrypto = () => import("../crypto/media");
 function emptyTimeline(): Timeline {
   return {
     encryptionRequired: false,
+    gateLapsed: false,
     byId: new Map(),
     sorted: [],
     hasMoreBefore: false,
@@ -575,6 +578,7 @@ export class ChatStore {
     loadingOlder: boolean;
     loadedNewest: boolean;
     loadError?: string;
+    gateLapsed: boolean;
     encryptionRequired: boolean;
     sendError?: string;
     upload?: UploadState;
@@ -587,6 +591,7 @@ export class ChatStore {
       loadingOlder: t.loadingOlder,
       loadedNewest: t.loadedNewest,
       loadError: t.loadError,
+      gateLapsed: t.gateLapsed,
       sendError: t.sendError,
       upload: t.upload,
     };
@@ -646,12 +651,14 @@ export class ChatStore {
       }
       t.loadedNewest = true;
       t.loadError = undefined;
+      t.gateLapsed = false;
       this.merge(room, page.messages);
       if (this.openRoom === room.toLowerCase()) this.markSeen(room);
     } catch (err) {
       const p = describeError(err);
       if (p.kind === "expired") return;
       t.loadError = p.detail;
+      if (err instanceof ApiError && err.code === "gate_not_met") t.gateLapsed = true;
     }
     this.changed();
   }
@@ -758,6 +765,7 @@ export class ChatStore {
       const m = t.byId.get(id);
       const p = describeError(err);
       if (err instanceof ApiError && err.code === "not_encrypted") t.encryptionRequired = true;
+      if (err instanceof ApiError && err.code === "gate_not_met") t.gateLapsed = true;
       if (m && m.status !== "sent") t.byId.set(id, { ...m, status: "failed", error: p.kind === "unreachable" ? "Not sent: node unreachable" : `Not sent: ${p.detail}` });
     }
     t.sorted = [...t.byId.values()].sort((a, b) => (sortKey(a) < sortKey(b) ? -1 : 1));
@@ -852,6 +860,13 @@ export class ChatStore {
       if (p.kind === "expired") return;
       progress({ phase: "failed", error: p.kind === "unreachable" ? "Upload failed: node unreachable." : `Upload failed: ${p.detail}` });
     }
+  }
+
+  /** After a renewed subscription: read the room again (sends that failed can be retried). */
+  async renewed(room: string): Promise<void> {
+    this.timeline(room).gateLapsed = false;
+    this.changed();
+    await this.refreshNewest(room);
   }
 
   dismissUpload(room: string): void {

@@ -12,6 +12,7 @@ import { href } from "./route";
 import { useStore } from "./useStore";
 import { AnchorBadge, TipButton } from "./OnChainParts";
 import { VerifiedName } from "./ProfileView";
+import { SubscribePanel } from "./PolicyPanel";
 
 export function ChatView({ store, roomId, session }: { store: ChatStore; roomId: string; session: Session }) {
   useStore(store);
@@ -126,6 +127,11 @@ export function ChatView({ store, roomId, session }: { store: ChatStore; roomId:
         </button>
       </header>
       {showMembers && <MembersPanel store={store} room={room} self={session.address} />}
+      {view.gateLapsed && room.policy === "paid" && !!store.info?.contracts.length && (
+        <div className="renew">
+          <SubscribePanel store={store} roomId={roomId} renew onSubscribed={() => void store.renewed(roomId)} />
+        </div>
+      )}
       <ol className="messages" ref={listRef} onScroll={onScroll} role="log" aria-label={`Messages in ${room.name}`} aria-live="polite" tabIndex={0}>
         {view.loadingOlder && <li className="muted center">Loading older messages…</li>}
         {!view.hasMoreBefore && view.loadedNewest && <li className="muted center">Start of the room</li>}

@@ -138,7 +138,18 @@ export function PolicyPanel({ store, room }: { store: ChatStore; room: Room }) {
 }
 
 /** A paid room's terms, and subscribing through the wallet. `onSubscribed` then joins. */
-export function SubscribePanel({ store, roomId, onSubscribed }: { store: ChatStore; roomId: string; onSubscribed(): void }) {
+export function SubscribePanel({
+  store,
+  roomId,
+  onSubscribed,
+  renew = false,
+}: {
+  store: ChatStore;
+  roomId: string;
+  onSubscribed(): void;
+  /** A member whose subscription lapsed (rather than a wallet joining). */
+  renew?: boolean;
+}) {
   const [terms, setTerms] = useState<RoomTerms>();
   const [periods, setPeriods] = useState("1");
   const [status, setStatus] = useState<{ text: string; kind: "busy" | "ok" | "error" }>();
@@ -168,7 +179,7 @@ export function SubscribePanel({ store, roomId, onSubscribed }: { store: ChatSto
     try {
       const { chain, contracts } = await store.onchain.connect(store.info);
       const r = await chain.subscribe(contracts.payments, roomId as Hex, n, terms.pricePerPeriod * BigInt(n));
-      setStatus({ text: `Subscribed (transaction ${r.hash}). Joining…`, kind: "ok" });
+      setStatus({ text: `Subscribed (transaction ${r.hash}). ${renew ? "" : "Joining…"}`, kind: "ok" });
       onSubscribed();
     } catch (err) {
       setStatus({ text: errorText(err), kind: "error" });
@@ -178,7 +189,7 @@ export function SubscribePanel({ store, roomId, onSubscribed }: { store: ChatSto
   const forSale = terms && terms.pricePerPeriod > 0n && terms.token === "0x0000000000000000000000000000000000000000";
   return (
     <div className="subscribe" data-testid="subscribe-panel" role="region" aria-label="Subscribe to this room">
-      <h3>This room is paid</h3>
+      <h3>{renew ? "Your subscription to this room has ended" : "This room is paid"}</h3>
       {!terms && !status && <p className="muted">Reading the room's price…</p>}
       {terms && !forSale && <p className="problem small">This room is not on sale in ETH right now.</p>}
       {terms && forSale && (
@@ -196,7 +207,7 @@ export function SubscribePanel({ store, roomId, onSubscribed }: { store: ChatSto
             Periods <input inputMode="numeric" value={periods} onChange={(e) => setPeriods(e.target.value)} size={4} />
           </label>{" "}
           <button type="submit" className="small" disabled={status?.kind === "busy"}>
-            Subscribe and join
+            {renew ? "Renew" : "Subscribe and join"}
           </button>
         </form>
       )}
