@@ -197,6 +197,10 @@ pub async fn spawn_with(config: Config, secrets: Secrets) -> eyre::Result<NodeHa
     let app = api::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let stop = shutdown.clone();
     tracker.spawn(async move {
+        // Nagle off: live frames and small replies go out at once instead of waiting for an ACK.
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let served = axum::serve(listener, app).with_graceful_shutdown(async move { stop.cancelled().await }).await;
         if let Err(e) = served {
             tracing::error!(target: "node::api", error = %e, "server stopped");
