@@ -13,7 +13,7 @@
 //! `DCHAT_TEST_PG_URL` (default postgres://postgres@127.0.0.1:5432/postgres); a database
 //! `dchat_bench_<random>` is created and dropped. Sizes: `DCHAT_BENCH_INGEST_ROWS` (100000),
 //! `DCHAT_BENCH_FOLLOW_ROWS` (10000), `DCHAT_BENCH_SEARCH_MESSAGES` (1000000),
-//! `DCHAT_BENCH_SEARCH_USERS` (100000), `DCHAT_BENCH_SEARCH_QUERIES` (2000).
+//! `DCHAT_BENCH_SEARCH_USERS` (100000), `DCHAT_BENCH_SEARCH_QUERIES` (1000).
 
 use std::{
     fmt::Write as _,
@@ -339,7 +339,7 @@ fn report(what: &str, times: &[Duration], baseline: &[Duration], target_ms: f64)
 async fn search() {
     let n_messages = env_usize("DCHAT_BENCH_SEARCH_MESSAGES", 1_000_000);
     let n_users = env_usize("DCHAT_BENCH_SEARCH_USERS", 100_000);
-    let n_queries = env_usize("DCHAT_BENCH_SEARCH_QUERIES", 2000);
+    let n_queries = env_usize("DCHAT_BENCH_SEARCH_QUERIES", 1000);
     let dir = tempfile::tempdir().expect("tempdir");
     let mut config = dchat_node::config::Config {
         http: "127.0.0.1:0".parse().expect("addr"),

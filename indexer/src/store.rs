@@ -114,6 +114,16 @@ impl Store {
     pub async fn connect(url: &str) -> eyre::Result<Self> {
         use eyre::WrapErr;
         let pool = PgPoolOptions::new()
+            // Plan each search for its own words: how common a word is decides between walking
+            // the newest messages and reading the word's matches, which a generic plan for a
+            // parameter cannot know.
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    use sqlx::Executor;
+                    conn.execute("SET plan_cache_mode = force_custom_plan").await?;
+                    Ok(())
+                })
+            })
             .max_connections(10)
             .acquire_timeout(std::time::Duration::from_secs(10))
             .connect(url)
@@ -241,7 +251,8 @@ impl Store {
         tx.commit().await
     }
 
-    /// Ranked full-text search over public channels (one channel when `room` is given).
+    /// Ranked full-text search over public channels (one channel when `room` is given): the
+    /// newest 1000 matches are ranked, so a common word costs no more than a rare one.
     pub async fn search_public(
         &self,
         q: &str,
@@ -250,19 +261,21 @@ impl Store {
         offset: i64,
     ) -> sqlx::Result<Vec<Hit>> {
         let rows = sqlx::query!(
-            r#"WITH q AS (SELECT websearch_to_tsquery('simple', $1) AS query),
+            r#"WITH cand AS (
+                 SELECT m.id, m.room, m.sender, m.seq, m.timestamp_ms, m.body, m.tsv, r.name AS room_name
+                 FROM messages m JOIN rooms r ON r.id = m.room
+                 WHERE r.kind = 'channel' AND m.tsv @@ websearch_to_tsquery('simple', $1)
+                   AND ($2::bytea IS NULL OR m.room = $2)
+                 ORDER BY m.seq DESC LIMIT 1000),
              hits AS (
-                 SELECT m.id, m.room, m.sender, m.seq, m.timestamp_ms, m.body, r.name AS room_name,
-                        ts_rank_cd(m.tsv, q.query) AS rank
-                 FROM messages m JOIN rooms r ON r.id = m.room, q
-                 WHERE r.kind = 'channel' AND m.tsv @@ q.query AND ($2::bytea IS NULL OR m.room = $2)
-                 ORDER BY rank DESC, m.seq DESC LIMIT $3 OFFSET $4)
+                 SELECT cand.*, ts_rank_cd(cand.tsv, websearch_to_tsquery('simple', $1)) AS rank FROM cand
+                 ORDER BY rank DESC, cand.seq DESC LIMIT $3 OFFSET $4)
              SELECT hits.id AS "id!", hits.room AS "room!", hits.sender AS "sender!",
                     hits.timestamp_ms AS "timestamp_ms!", hits.body, hits.room_name AS "room_name!",
                     hits.rank AS "rank!",
-                    ts_headline('simple', hits.body, q.query,
+                    ts_headline('simple', hits.body, websearch_to_tsquery('simple', $1),
                         'StartSel=<b>, StopSel=</b>, MaxFragments=2, MaxWords=20, MinWords=5') AS highlight
-             FROM hits, q ORDER BY hits.rank DESC, hits.seq DESC"#,
+             FROM hits ORDER BY hits.rank DESC, hits.seq DESC"#,
             q,
             room.map(|r| r.as_bytes().to_vec()),
             limit,
