@@ -1043,6 +1043,14 @@ impl Client {
         Ok(self.post_envelope(room, &env).await?.1)
     }
 
+    /// A live stream of the wallet's social events (contacts, notifications, presence of
+    /// contacts, read marks), following `rooms` besides.
+    pub async fn social_stream(&self, wallet: &Address, rooms: &[RoomId]) -> Result<Stream, ClientError> {
+        let mut all = vec![dchat_protocol::social::social_room(wallet)];
+        all.extend_from_slice(rooms);
+        self.stream(&all).await
+    }
+
     /// Who is typing in `room`.
     pub async fn typing_in(&self, room: &RoomId) -> Result<Vec<TypingJson>, ClientError> {
         Ok(self.get::<TypingReply>(&format!("/v1/rooms/{room}/typing")).await?.typing)

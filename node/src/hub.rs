@@ -26,6 +26,8 @@ struct Conn {
     rooms: HashSet<RoomId>,
     /// The signed-in wallet, if any.
     address: Option<Address>,
+    /// Follows its wallet's social events (subscribed to the wallet's social id).
+    social: bool,
 }
 
 /// Connections and the rooms they follow, under one lock so there is no lock order to get wrong.
@@ -57,7 +59,7 @@ impl Hub {
     pub fn register(self: &Arc<Self>, tx: mpsc::Sender<Frame>, address: Option<Address>) -> Registration {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let overflow = CancellationToken::new();
-        let conn = Conn { tx, overflow: overflow.clone(), rooms: HashSet::new(), address };
+        let conn = Conn { tx, overflow: overflow.clone(), rooms: HashSet::new(), address, social: false };
         write(&self.state).conns.insert(id, conn);
         Registration { hub: self.clone(), id, overflow }
     }
@@ -91,11 +93,12 @@ impl Hub {
         }
     }
 
-    /// Queues `frame` for every connection signed in as one of `addresses`, subscribed or not.
+    /// Queues `frame` for every connection signed in as one of `addresses` that follows its
+    /// wallet's social events.
     pub fn send_to(&self, addresses: &[Address], frame: &Frame) {
         let state = read(&self.state);
         for conn in state.conns.values() {
-            if conn.address.as_ref().is_some_and(|a| addresses.contains(a)) {
+            if conn.social && conn.address.as_ref().is_some_and(|a| addresses.contains(a)) {
                 self.queue(conn, frame);
             }
         }
@@ -142,6 +145,9 @@ impl Registration {
         let mut state = write(&self.hub.state);
         let Some(conn) = state.conns.get_mut(&self.id) else { return 0 };
         let (added, count) = (conn.rooms.insert(room), conn.rooms.len());
+        if conn.address.is_some_and(|a| dchat_protocol::social::social_room(&a) == room) {
+            conn.social = true;
+        }
         if added {
             state.rooms.entry(room).or_default().insert(self.id);
         }
@@ -164,6 +170,9 @@ impl Registration {
         if let Some(conn) = state.conns.get_mut(&self.id)
             && conn.rooms.remove(room)
         {
+            if conn.address.is_some_and(|a| dchat_protocol::social::social_room(&a) == *room) {
+                conn.social = false;
+            }
             remove_from_room(&mut state.rooms, room, self.id);
         }
     }

@@ -368,7 +368,10 @@ pub async fn ingest(state: &AppState, v: Verified, raw: &[u8], origin: Origin) -
         Op::Contact(action, peer) => contact(state, v, raw, action, peer, origin).await,
         Op::Read(mark) => {
             let room = state.store.room(&v.room).await?.ok_or_else(crate::api::rooms::room_not_found)?;
-            if state.store.role(&v.room, &v.sender).await?.is_none() {
+            // A peer may relay the mark of a member who has left since: it stays in the set.
+            let member = state.store.role(&v.room, &v.sender).await?.is_some()
+                || (origin == Origin::Peer && state.store.departure(&v.room, &v.sender).await?.is_some());
+            if !member {
                 return Err(ApiError::forbidden("not_a_member", "only members mark a room read"));
             }
             state.config.limits.envelope.check_lamport(mark.lamport, room.max_lamport)?;

@@ -76,8 +76,8 @@ async fn contact_request_from_node_a_is_accepted_on_node_b() {
     connected(&[&a, &b]).await;
     let alice = User::sign_in(&a).await;
     let bob = User::sign_in(&b).await;
-    let mut bob_live = bob.client.stream(&[]).await.expect("stream");
-    let mut alice_live = alice.client.stream(&[]).await.expect("stream");
+    let mut bob_live = bob.client.social_stream(&bob.addr(), &[]).await.expect("stream");
+    let mut alice_live = alice.client.social_stream(&alice.addr(), &[]).await.expect("stream");
 
     let sent = alice.client.contact(&alice.wallet, &alice.device, Action::Request, &bob.addr()).await.expect("request");
     assert_eq!(sent.state.as_deref(), Some("outgoing"));
@@ -385,7 +385,7 @@ async fn presence_appears_expires_and_can_be_hidden() {
     alice.client.contact(&alice.wallet, &alice.device, Action::Accept, &bob.addr()).await.expect("accept");
     eventually(15, "contacts on B", || async { bob.client.contacts().await.is_ok_and(|c| c.contacts.len() == 1) })
         .await;
-    let mut bob_live = bob.client.stream(&[]).await.expect("stream");
+    let mut bob_live = bob.client.social_stream(&bob.addr(), &[]).await.expect("stream");
 
     alice.client.announce_presence(&alice.wallet, &alice.device, Status::Online).await.expect("online");
     eventually(10, "node B shows Alice online", || async {
