@@ -188,7 +188,7 @@ async fn handle(state: &AppState, caller: Option<&Caller>, reg: &crate::hub::Reg
                     let id = super::extract::room_id(raw)?;
                     // The wallet's own social id is no room: following it brings the wallet's
                     // contact, notification, presence and read-mark events.
-                    if !caller.is_some_and(|c| dchat_protocol::social::social_room(&c.address) == id) {
+                    if caller.is_none_or(|c| dchat_protocol::social::social_room(&c.address) != id) {
                         readable(state, &id, caller).await?;
                     }
                     if !reg.is_subscribed(&id) && reg.count() >= state.config.limits.ws_max_subscriptions {
