@@ -289,6 +289,12 @@ pub(crate) fn summary(sio: &[StepReport], dchat: &[StepReport]) {
         "  dchat:     {} msg/s sent, {:.0} deliveries/s, p99 {:.2} ms, CPU {:.0}%",
         d.rate, d.delivered_per_sec, d.p99, d.cpu
     );
+    if sio.last().is_some_and(|r| r.sustained) {
+        println!("  socket.io did not saturate within the rates given: its saturation rate is above {} msg/s", s.rate);
+    }
+    if dchat.last().is_some_and(|r| r.sustained) {
+        println!("  dchat did not saturate within the rates given: its highest rate is above {} msg/s", d.rate);
+    }
     let ratio = d.delivered_per_sec / s.delivered_per_sec;
     println!("  ratio dchat/socket.io: delivered {ratio:.2}x (target >= 10), p99 {:.2} (target <= 1)", d.p99 / s.p99);
     match dchat.iter().find(|r| r.rate == s.rate) {
