@@ -219,6 +219,11 @@ fn frame(v: &Verified) -> Frame {
 
 /// Checks a delegation certificate that travelled with an envelope and stores it.
 async fn accept_certificate(state: &AppState, v: &Verified, cert: &Certificate) -> Result<(), ApiError> {
+    // Every gossiped envelope carries its signer's certificate; one already stored was checked
+    // when it was stored (the delegation's time window is checked against this message next).
+    if state.store.has_certificate(v.device_key.as_slice(), &v.sender, &cert.message, &cert.signature).await? {
+        return Ok(());
+    }
     let at = time::OffsetDateTime::from_unix_timestamp(i64::try_from(v.body.timestamp_ms / 1000).unwrap_or(0))
         .map_err(|_| ApiError::bad_request("envelope_malformed", "timestamp out of range"))?;
     let skew = time::Duration::seconds(state.config.auth.clock_skew_secs);

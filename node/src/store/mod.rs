@@ -274,6 +274,28 @@ impl Store {
         Ok(r.rows_affected())
     }
 
+    /// Whether this exact certificate (SIWE text and signature) is already stored as a delegation
+    /// of `device_key` by `wallet`: it was checked then, so a peer relaying it again needs
+    /// neither a second signature check nor a second write.
+    pub async fn has_certificate(
+        &self,
+        device_key: &[u8],
+        wallet: &Address,
+        message: &str,
+        signature: &[u8],
+    ) -> Result<bool, sqlx::Error> {
+        let row = sqlx::query(
+            "SELECT 1 FROM delegations WHERE device_key = $1 AND wallet = $2 AND message = $3 AND signature = $4 LIMIT 1",
+        )
+        .bind(device_key)
+        .bind(addr_bytes(wallet))
+        .bind(message)
+        .bind(signature)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.is_some())
+    }
+
     /// Stores a delegation (idempotent). Returns `false` when the device key already belongs
     /// to another wallet: a key belongs to one wallet for good.
     pub async fn put_delegation(&self, d: &Delegation, now: i64) -> Result<bool, sqlx::Error> {
