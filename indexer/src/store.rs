@@ -350,7 +350,7 @@ impl Store {
             r#"SELECT u.address, u.name, u.verified,
                     GREATEST(similarity(u.address_hex, $1), similarity(coalesce(lower(u.name), ''), $1)) AS "score!"
              FROM users u
-             WHERE (u.address_hex LIKE $2 OR lower(u.name) LIKE $2 OR u.name % $1)
+             WHERE (u.address_hex LIKE $2 OR lower(u.name) LIKE $2 OR lower(u.name) % $1)
                AND (u.name IS NOT NULL
                     OR u.address = $3
                     OR EXISTS (SELECT 1 FROM members m JOIN rooms r ON r.id = m.room
