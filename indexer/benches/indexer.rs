@@ -222,11 +222,8 @@ async fn ingest() {
     follow(copy_rate).await;
 }
 
-/// The whole follower: a real node holding `DCHAT_BENCH_FOLLOW_ROWS` messages, the indexer
-/// started against it; rows/s from start to caught up.
-async fn follow(copy_rate: f64) {
-    let n = env_usize("DCHAT_BENCH_FOLLOW_ROWS", 10_000);
-    let dir = tempfile::tempdir().expect("tempdir");
+/// A node in `dir` serving its log to the bench's indexer key, no peers, rate limits lifted.
+async fn bench_node(dir: &tempfile::TempDir) -> dchat_node::NodeHandle {
     let mut config = dchat_node::config::Config {
         http: "127.0.0.1:0".parse().expect("addr"),
         data_dir: dir.path().join("node"),
@@ -239,7 +236,15 @@ async fn follow(copy_rate: f64) {
     config.rate_limit.address_burst = 1e9;
     config.rate_limit.address_per_sec = 1e9;
     config.indexer.key_hashes = vec![dchat_node::api::log::key_hash(INDEXER_KEY)];
-    let node = dchat_node::spawn(config).await.expect("node");
+    dchat_node::spawn(config).await.expect("node")
+}
+
+/// The whole follower: a real node holding `DCHAT_BENCH_FOLLOW_ROWS` messages, the indexer
+/// started against it; rows/s from start to caught up.
+async fn follow(copy_rate: f64) {
+    let n = env_usize("DCHAT_BENCH_FOLLOW_ROWS", 10_000);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = bench_node(&dir).await;
     let wallet = PrivateKeySigner::random();
     let device = SigningKey::from_bytes(&rand::random());
     let mut client = Client::new(node.url());
@@ -341,15 +346,7 @@ async fn search() {
     let n_users = env_usize("DCHAT_BENCH_SEARCH_USERS", 100_000);
     let n_queries = env_usize("DCHAT_BENCH_SEARCH_QUERIES", 1000);
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut config = dchat_node::config::Config {
-        http: "127.0.0.1:0".parse().expect("addr"),
-        data_dir: dir.path().join("node"),
-        ..dchat_node::config::Config::default()
-    };
-    config.p2p.enabled = false;
-    config.rooms.default_channel = None;
-    config.indexer.key_hashes = vec![dchat_node::api::log::key_hash(INDEXER_KEY)];
-    let node = dchat_node::spawn(config).await.expect("node");
+    let node = bench_node(&dir).await;
     let wallet = PrivateKeySigner::random();
     let mut client = Client::new(node.url());
     client

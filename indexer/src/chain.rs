@@ -469,10 +469,8 @@ impl ChainFollower {
     /// Stores the events of blocks `from..=to`, the header of `to` and the cursor, in one
     /// transaction; prunes block rows older than the window.
     async fn commit(&self, from: u64, to: u64, header: (B256, B256, u64), events: &[ChainEvent]) -> eyre::Result<()> {
+        // The cursor moves in this transaction, so nothing at or above `from` is stored yet.
         let mut tx = self.store.pool().begin().await?;
-        // A crash between a rollback and here cannot leave rows above the cursor, but a range
-        // read twice must not fail: clear what the range may hold first.
-        delete_from(&mut tx, from).await?;
         for e in events {
             insert_event(&mut tx, e).await?;
         }

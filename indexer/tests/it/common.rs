@@ -356,18 +356,21 @@ impl PrivatePg {
         versions.pop().expect("an initdb under /usr/lib/postgresql/<version>/bin").1
     }
 
-    /// Runs a server tool, as the `postgres` user when running as root (the server refuses root).
-    fn run(&self, tool: &str, args: &[&str]) {
+    /// A server tool, run as the `postgres` user when running as root (the server refuses root).
+    fn tool(&self, tool: &str) -> std::process::Command {
         let exe = self.bin.join(tool);
-        let root = is_root();
-        let mut cmd = if root {
+        if is_root() {
             let mut c = std::process::Command::new("runuser");
-            c.args(["-u", "postgres", "--"]).arg(&exe);
+            c.args(["-u", "postgres", "--"]).arg(exe);
             c
         } else {
-            std::process::Command::new(&exe)
-        };
-        let out = cmd.args(args).output().unwrap_or_else(|e| panic!("running {tool}: {e}"));
+            std::process::Command::new(exe)
+        }
+    }
+
+    /// Runs a server tool; panics with its output when it fails.
+    fn run(&self, tool: &str, args: &[&str]) {
+        let out = self.tool(tool).args(args).output().unwrap_or_else(|e| panic!("running {tool}: {e}"));
         assert!(
             out.status.success(),
             "{tool} {args:?} failed: {}{}",
@@ -419,16 +422,8 @@ impl PrivatePg {
 
 impl Drop for PrivatePg {
     fn drop(&mut self) {
-        let exe = self.bin.join("pg_ctl");
         let data = self.data();
-        let mut cmd = if is_root() {
-            let mut c = std::process::Command::new("runuser");
-            c.args(["-u", "postgres", "--"]).arg(&exe);
-            c
-        } else {
-            std::process::Command::new(&exe)
-        };
-        let _ = cmd.args(["-D", &data, "-m", "immediate", "-w", "stop"]).output();
+        let _ = self.tool("pg_ctl").args(["-D", &data, "-m", "immediate", "-w", "stop"]).output();
     }
 }
 
