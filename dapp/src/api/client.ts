@@ -191,6 +191,11 @@ export class NodeClient {
     return this.request("GET", `/v1/rooms/${room}/messages${qs ? `?${qs}` : ""}`);
   }
 
+  /** A JSON route with an optional signed envelope (the social routes, src/api/social.ts). */
+  call<T>(method: "GET" | "POST", path: string, envelope?: Envelope): Promise<T> {
+    return this.request(method, path, envelope ? { envelope } : {});
+  }
+
   /** The WebSocket URL of this node. */
   wsUrl(): string {
     const base = new URL(this.opts.base || window.location.origin);

@@ -19,6 +19,11 @@ export interface LiveHandlers {
   onFrameError?(code: string, message: string, room?: string): void;
   /** Close code 4001, or the upgrade refused for the token: sign in again. */
   onSessionExpired(): void;
+  /**
+   * Any other frame with a `type` (the social events: `notification`, `notifications_read`,
+   * `contact`, `presence`, `read`, and kinds this version does not know yet).
+   */
+  onOther?(frame: { type: string } & Record<string, unknown>): void;
 }
 
 const PING_MS = 25_000;
@@ -126,6 +131,7 @@ export class LiveConnection {
           this.h.onFrameError?.(frame.error, frame.message, frame.room);
           break;
         default:
+          if (typeof (frame as { type?: unknown }).type === "string") this.h.onOther?.(frame as { type: string } & Record<string, unknown>);
           break;
       }
     };

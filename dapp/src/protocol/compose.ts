@@ -13,7 +13,15 @@ export interface Signer {
   signSecret: Uint8Array;
 }
 
-function base(signer: Signer, room: Uint8Array, lamport: number | bigint, kind: number, payload: Uint8Array, now: number) {
+/** What a message body may point at besides its payload: wallets mentioned, the message answered. */
+export interface MessageRefs {
+  /** Wallet addresses (any case). */
+  mentions?: string[];
+  /** Id of the message replied to. */
+  replyTo?: string;
+}
+
+function base(signer: Signer, room: Uint8Array, lamport: number | bigint, kind: number, payload: Uint8Array, now: number, refs?: MessageRefs) {
   return signBody(
     {
       version: BODY_VERSION,
@@ -24,14 +32,16 @@ function base(signer: Signer, room: Uint8Array, lamport: number | bigint, kind: 
       lamport: BigInt(lamport),
       kind,
       payload,
+      ...(refs?.mentions?.length ? { mentions: refs.mentions.map((a) => fromHex(a, 20)) } : {}),
+      ...(refs?.replyTo ? { replyTo: fromHex(refs.replyTo, 32) } : {}),
     },
     signer.signSecret,
   );
 }
 
 /** A text message. `lamport` is one more than the newest lamport seen in the room. */
-export function composeText(signer: Signer, room: string, lamport: number, text: string, now = Date.now()): Envelope {
-  return base(signer, fromHex(room, 32), lamport, Kind.Text, utf8(text), now);
+export function composeText(signer: Signer, room: string, lamport: number, text: string, now = Date.now(), refs?: MessageRefs): Envelope {
+  return base(signer, fromHex(room, 32), lamport, Kind.Text, utf8(text), now, refs);
 }
 
 /** A control envelope (invite, leave, remove, set role, set policy, rotate key) with its payload. */
@@ -40,8 +50,8 @@ export function composeControl(signer: Signer, room: string, lamport: number, ki
 }
 
 /** A sealed message: `payload` is the encoded `Sealed`. */
-export function composeSealed(signer: Signer, room: string, lamport: number, kind: number, payload: Uint8Array, now = Date.now()): Envelope {
-  return base(signer, fromHex(room, 32), lamport, kind, payload, now);
+export function composeSealed(signer: Signer, room: string, lamport: number, kind: number, payload: Uint8Array, now = Date.now(), refs?: MessageRefs): Envelope {
+  return base(signer, fromHex(room, 32), lamport, kind, payload, now, refs);
 }
 
 /**

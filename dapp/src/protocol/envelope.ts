@@ -6,7 +6,7 @@
 import { ed25519 } from "@noble/curves/ed25519.js";
 import { keccak_256 } from "@noble/hashes/sha3.js";
 import { equalBytes, fromHex, toHex, type Hex } from "../lib/bytes";
-import { getBytes, getUint, readFields, Writer } from "./wire";
+import { getBytes, getRepeatedBytes, getUint, readFields, Writer } from "./wire";
 
 /** Message kinds (`enum Kind`). */
 export const Kind = {
@@ -48,6 +48,10 @@ export interface Body {
   lamport: bigint;
   kind: number;
   payload: Uint8Array;
+  /** Wallets mentioned (notified), 20 bytes each; outside the sealed payload. */
+  mentions?: Uint8Array[];
+  /** Id of the message replied to (its author is notified), 32 bytes, or empty. */
+  replyTo?: Uint8Array;
 }
 
 /** A signed envelope (`message Envelope`). */
@@ -67,7 +71,7 @@ export interface EnvelopeJson {
 }
 
 export function encodeBody(b: Body): Uint8Array {
-  return new Writer()
+  const w = new Writer()
     .uint(1, b.version)
     .bytes(2, b.room)
     .bytes(3, b.sender)
@@ -75,12 +79,17 @@ export function encodeBody(b: Body): Uint8Array {
     .uint(5, b.timestampMs)
     .uint(6, b.lamport)
     .uint(7, b.kind)
-    .bytes(8, b.payload)
-    .finish();
+    .bytes(8, b.payload);
+  for (const m of b.mentions ?? []) w.bytesAlways(9, m);
+  return w.bytes(10, b.replyTo ?? new Uint8Array()).finish();
 }
 
 export function decodeBody(bytes: Uint8Array): Body {
   const f = readFields(bytes);
+  // Read leniently: a body from an older writer may carry other fields under these tags.
+  const lenOnly = f.filter((x) => (x.tag === 9 || x.tag === 10) && x.value instanceof Uint8Array);
+  const mentions = getRepeatedBytes(lenOnly, 9);
+  const replyTo = getBytes(lenOnly, 10);
   return {
     version: Number(getUint(f, 1)),
     room: getBytes(f, 2),
@@ -90,6 +99,9 @@ export function decodeBody(bytes: Uint8Array): Body {
     lamport: getUint(f, 6),
     kind: Number(getUint(f, 7)),
     payload: getBytes(f, 8),
+    // Left out when absent, so bodies without them read back as they were built.
+    ...(mentions.length > 0 ? { mentions } : {}),
+    ...(replyTo.length > 0 ? { replyTo } : {}),
   };
 }
 

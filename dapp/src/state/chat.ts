@@ -7,7 +7,7 @@ import type { ChannelEntry, Member, MembersReply, Message, NodeInfo, Room } from
 import { describeError } from "../lib/errors";
 import { fromHex, toHex, type Hex } from "../lib/bytes";
 import { decodeBody, envelopeFromJson, envelopeToJson, Kind, verifyMessage, type Envelope } from "../protocol/envelope";
-import { composeControl, composeCreateRoom, composeDirect, composeJoin, composeSealed, composeText, type Signer } from "../protocol/compose";
+import { composeControl, composeCreateRoom, composeDirect, composeJoin, composeSealed, composeText, type MessageRefs, type Signer } from "../protocol/compose";
 import { encodeInvite, encodeRemove, encodeRotateKey, encodeSetPolicy, encodeSetRole, type Gate, type Policy, type Role } from "../protocol/control";
 import { decodeMediaRef, encodeMediaRef, type MediaRef } from "../protocol/media";
 import { messageTokens, queryTokens, searchKey } from "../crypto/search";
@@ -75,7 +75,7 @@ interface Timeline {
   gateLapsed: boolean;
   maxLamport: number;
   /** Envelopes of this client's messages that are not confirmed yet, by id. */
-  outbox: Map<string, { envelope: Envelope; text: string; createdAt: number; media?: boolean; index?: { epochKey: Uint8Array } }>;
+  outbox: Map<string, { envelope: Envelope; text: string; createdAt: number; media?: boolean; index?: { epochKey: Uint8Array }; refs?: MessageRefs }>;
   /** Why the last encrypted send could not start (no epoch key, refused rotation). */
   sendError?: string;
   upload?: UploadState;
@@ -161,20 +161,58 @@ export class ChatStore {
     this.live = new LiveConnection(client.wsUrl(), session.token, {
       onMessage: (m) => this.onLiveMessage(m),
       onSubscribed: (rooms) => {
-        for (const r of rooms) void this.refreshNewest(r);
+        for (const r of rooms) if (!this.followedForOthers.has(r)) void this.refreshNewest(r);
       },
       onStatus: (s) => {
         this.liveStatus = s;
-        if (s === "open") void this.loadRooms();
+        if (s === "open") {
+          void this.loadRooms();
+          for (const fn of this.hooks.open) fn();
+        }
         this.changed();
       },
       onUnsubscribed: (rooms) => this.onRemoved(rooms),
+      onOther: (frame) => {
+        for (const fn of this.hooks.frame) fn(frame);
+      },
       onSessionExpired: () => this.onExpired(),
     });
   }
 
   get selfAddress(): string {
     return this.self;
+  }
+
+  /**
+   * Listeners besides this store (the social layer, src/state/social.ts): live messages of the
+   * wallet's rooms (typing included), other live frames, each (re)opened connection, and a room
+   * being looked at (`seen`).
+   */
+  readonly hooks = {
+    message: new Set<(m: Message) => void>(),
+    frame: new Set<(f: { type: string } & Record<string, unknown>) => void>(),
+    open: new Set<() => void>(),
+    seen: new Set<(room: string) => void>(),
+  };
+  /** Ids followed on the WebSocket for those listeners (no timeline of their own). */
+  private followedForOthers = new Set<string>();
+  /** Unread counts from elsewhere (the node's, consistent across devices); undefined: count here. */
+  unreadFrom: ((room: string) => number | undefined) | undefined;
+
+  /** Follows an id on the WebSocket for the listeners (the wallet's social id). */
+  follow(id: string): void {
+    this.followedForOthers.add(id.toLowerCase());
+    this.live.subscribe([id]);
+  }
+
+  /** The room open and in view, if any. */
+  get viewing(): string | undefined {
+    return this.openRoom && document.visibilityState === "visible" ? this.openRoom : undefined;
+  }
+
+  /** Re-renders the views (after a change held elsewhere, such as the social layer's). */
+  notify(): void {
+    this.changed();
   }
 
   /** Reads `GET /v1/info`: the indexer, gateway and contracts this node's operator configured. */
@@ -625,7 +663,8 @@ export class ChatStore {
   private onLiveMessage(m: Message): void {
     const key = m.room.toLowerCase();
     if (!this.room(key)) return;
-    if (m.kind === "typing" || m.kind === "presence") return; // not shown yet
+    for (const fn of this.hooks.message) fn(m);
+    if (m.kind === "typing" || m.kind === "presence") return; // shown by the social layer
     this.merge(key, [m]);
     // A new epoch: its key may open messages that were waiting for it.
     if (m.kind === "rotate_key") void this.openSealed(key, true);
@@ -687,23 +726,23 @@ export class ChatStore {
   // --- sending ----------------------------------------------------------------------------
 
   /** Shows the message at once and posts it; a failure leaves it marked for retry. */
-  send(room: string, text: string): void {
+  send(room: string, text: string, refs?: MessageRefs): void {
     const t = this.timeline(room);
     const info = this.room(room);
     if (!info || !isPrivate(info)) {
-      const envelope = composeText(this.signer, room, t.maxLamport + 1, text);
-      this.sendEnvelope(room, envelope, text);
+      const envelope = composeText(this.signer, room, t.maxLamport + 1, text, Date.now(), refs);
+      this.sendEnvelope(room, envelope, text, { refs });
       return;
     }
     // Private rooms: seal under the current epoch, rotating first when due. Sends in one room run
     // one after another so a rotation is in place before the next message.
     const key = room.toLowerCase();
     const prev = this.sendChains.get(key) ?? Promise.resolve();
-    const next = prev.then(() => this.sendSealed(room, text));
+    const next = prev.then(() => this.sendSealed(room, text, refs));
     this.sendChains.set(key, next.catch(() => undefined));
   }
 
-  private async sendSealed(room: string, text: string): Promise<void> {
+  private async sendSealed(room: string, text: string, refs?: MessageRefs): Promise<void> {
     const t = this.timeline(room);
     try {
       const epoch = await this.ensureEpoch(room);
@@ -718,7 +757,7 @@ export class ChatStore {
         plaintext: new TextEncoder().encode(text),
       });
       t.sendError = undefined;
-      this.sendEnvelope(room, composeSealed(this.signer, room, lamport, Kind.Text, payload), text, { sealed: true, epochKey: epoch.key });
+      this.sendEnvelope(room, composeSealed(this.signer, room, lamport, Kind.Text, payload, Date.now(), refs), text, { sealed: true, epochKey: epoch.key, refs });
     } catch (err) {
       const p = describeError(err);
       if (p.kind === "expired") return;
@@ -727,11 +766,11 @@ export class ChatStore {
     }
   }
 
-  private sendEnvelope(room: string, envelope: Envelope, text: string, opts: { sealed?: boolean; epochKey?: Uint8Array; media?: MediaRef } = {}): void {
+  private sendEnvelope(room: string, envelope: Envelope, text: string, opts: { sealed?: boolean; epochKey?: Uint8Array; media?: MediaRef; refs?: MessageRefs } = {}): void {
     const t = this.timeline(room);
     const id = toHex(envelope.hash);
     const sealed = opts.sealed ?? false;
-    t.outbox.set(id, { envelope, text, createdAt: Date.now(), media: !!opts.media, index: opts.epochKey && !opts.media ? { epochKey: opts.epochKey } : undefined });
+    t.outbox.set(id, { envelope, text, createdAt: Date.now(), media: !!opts.media, index: opts.epochKey && !opts.media ? { epochKey: opts.epochKey } : undefined, refs: opts.refs });
     // The local copy shows what was signed: same id, lamport and timestamp as the node will.
     const body = decodeBody(envelope.body);
     const local: Message = {
@@ -786,7 +825,7 @@ export class ChatStore {
     }
     t.outbox.delete(id);
     t.byId.delete(id);
-    this.send(room, entry.text);
+    this.send(room, entry.text, entry.refs);
   }
 
   // --- media ------------------------------------------------------------------------------
@@ -997,6 +1036,7 @@ export class ChatStore {
   }
 
   private markSeen(room: string): void {
+    for (const fn of this.hooks.seen) fn(room.toLowerCase());
     const t = this.timeline(room);
     const last = t.sorted[t.sorted.length - 1];
     if (!last) return;
@@ -1011,6 +1051,8 @@ export class ChatStore {
   unread(room: string): number {
     const key = room.toLowerCase();
     if (key === this.openRoom && document.visibilityState === "visible") return 0;
+    const counted = this.unreadFrom?.(key);
+    if (counted !== undefined) return counted;
     const seen = this.seen[key] ?? "";
     let n = 0;
     for (const m of this.timeline(key).sorted) {

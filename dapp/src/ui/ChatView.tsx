@@ -1,6 +1,6 @@
 // One room: live timeline, infinite scroll back through history, composer.
 
-import { useEffect, useLayoutEffect, useRef, useState } from "react";
+import { useEffect, useLayoutEffect, useMemo, useRef, useState } from "react";
 import type { ChatMessage, ChatStore, UploadState } from "../state/chat";
 import { isPrivate, MAX_TEXT_BYTES } from "../state/chat";
 import type { MediaRef } from "../protocol/media";
@@ -13,8 +13,12 @@ import { useStore } from "./useStore";
 import { AnchorBadge, TipButton } from "./OnChainParts";
 import { VerifiedName } from "./ProfileView";
 import { SubscribePanel } from "./PolicyPanel";
+import type { SocialStore } from "../state/social";
+import { bodyRefs, parseMentions } from "../protocol/social";
+import { ContactButton, MuteButton, PresenceDot, RoomActivity } from "./social/parts";
+import { applyMention, mentionMatches, mentionQuery } from "./social/mentions";
 
-export function ChatView({ store, roomId, session }: { store: ChatStore; roomId: string; session: Session }) {
+export function ChatView({ store, social, roomId, session }: { store: ChatStore; social?: SocialStore; roomId: string; session: Session }) {
   useStore(store);
   const room = store.room(roomId);
   const view = store.view(roomId);
@@ -23,6 +27,9 @@ export function ChatView({ store, roomId, session }: { store: ChatStore; roomId:
   const anchor = useRef<{ firstId?: string; height: number } | undefined>(undefined);
   const [copied, setCopied] = useState(false);
   const [showMembers, setShowMembers] = useState(false);
+  const [replyTo, setReplyTo] = useState<ChatMessage>();
+  const byId = useMemo(() => new Map(view.messages.map((m) => [m.id.toLowerCase(), m])), [view.messages]);
+  const memberAddresses = store.members(roomId)?.members.map((m) => m.address) ?? [];
 
   useEffect(() => {
     store.setOpenRoom(roomId);
@@ -31,6 +38,8 @@ export function ChatView({ store, roomId, session }: { store: ChatStore; roomId:
 
   useEffect(() => {
     if (room && !view.loadedNewest) void store.refreshNewest(roomId);
+    // Members, for @mentions in the composer.
+    if (room && !store.members(roomId)) void store.loadMembers(roomId).catch(() => undefined);
     // Only when the room first appears.
   }, [room?.id]);
 
@@ -106,7 +115,10 @@ export function ChatView({ store, roomId, session }: { store: ChatStore; roomId:
           ←
         </a>
         <div className="chat-title">
-          <h2 id="room-title">{store.displayName(room)}</h2>
+          <h2 id="room-title">
+            {social && room.kind === "direct" && store.directPeer(roomId) && <PresenceDot social={social} address={store.directPeer(roomId)!} />}{" "}
+            {store.displayName(room)}
+          </h2>
           <span className="muted small">
             {room.kind === "channel" ? "Public channel" : room.kind === "direct" ? "Direct message · end-to-end encrypted" : "Private group · end-to-end encrypted"} ·{" "}
             <code className="room-id" data-testid="room-id" title={roomId}>
@@ -125,8 +137,10 @@ export function ChatView({ store, roomId, session }: { store: ChatStore; roomId:
         <button type="button" className="secondary small" aria-expanded={showMembers} onClick={() => setShowMembers((v) => !v)}>
           Members
         </button>
+        {social && room.kind === "direct" && store.directPeer(roomId) && <ContactButton social={social} address={store.directPeer(roomId)!} />}
+        {social && <MuteButton social={social} room={roomId} />}
       </header>
-      {showMembers && <MembersPanel store={store} room={room} self={session.address} />}
+      {showMembers && <MembersPanel store={store} room={room} self={session.address} social={social} />}
       {view.gateLapsed && room.policy === "paid" && !!store.info?.contracts.length && (
         <div className="renew">
           <SubscribePanel store={store} roomId={roomId} renew onSubscribed={() => void store.renewed(roomId)} />
@@ -144,9 +158,18 @@ export function ChatView({ store, roomId, session }: { store: ChatStore; roomId:
           </li>
         )}
         {view.messages.map((m) => (
-          <MessageRow key={m.id} m={m} store={store} self={session.address} onRetry={view.encryptionRequired ? undefined : () => store.retry(roomId, m.id)} />
+          <MessageRow
+            key={m.id}
+            m={m}
+            store={store}
+            self={session.address}
+            onRetry={view.encryptionRequired ? undefined : () => store.retry(roomId, m.id)}
+            onReply={() => setReplyTo(m)}
+            byId={byId}
+          />
         ))}
       </ol>
+      {social && <RoomActivity social={social} chat={store} room={roomId} self={session.address} />}
       {view.sendError && (
         <p className="problem small" role="alert" data-testid="send-error">
           {view.sendError}
@@ -160,7 +183,17 @@ export function ChatView({ store, roomId, session }: { store: ChatStore; roomId:
         <>
           {view.upload && <UploadBar upload={view.upload} onDismiss={() => store.dismissUpload(roomId)} />}
           <Composer
-            onSend={(text) => store.send(roomId, text)}
+            onSend={(text) => {
+              const mentions = parseMentions(text).filter((a) => a !== session.address.toLowerCase());
+              store.send(roomId, text, { mentions, replyTo: replyTo?.id });
+              setReplyTo(undefined);
+              social?.typingStopped(roomId);
+            }}
+            onTyping={(text) => social?.typingInput(roomId, text.trim() === "")}
+            members={memberAddresses}
+            self={session.address}
+            replyTo={replyTo && { who: replyTo.sender.toLowerCase() === session.address.toLowerCase() ? "yourself" : shortAddress(replyTo.sender), text: messageSnippet(replyTo) }}
+            onCancelReply={() => setReplyTo(undefined)}
             onFile={(f) => void store.sendMedia(roomId, f)}
             uploading={!!view.upload && view.upload.phase !== "failed"}
             roomName={store.displayName(room)}
@@ -172,8 +205,31 @@ export function ChatView({ store, roomId, session }: { store: ChatStore; roomId:
   );
 }
 
-function MessageRow({ m, self, store, onRetry }: { m: ChatMessage; self: string; store: ChatStore; onRetry?: () => void }) {
+/** A short text of a message, for reply previews. */
+function messageSnippet(m: ChatMessage): string {
+  const t = (m.encrypted ? m.plain : m.text) ?? (m.media ? m.media.name : undefined) ?? `[${m.kind}]`;
+  return t.length > 80 ? `${t.slice(0, 80)}…` : t;
+}
+
+function MessageRow({
+  m,
+  self,
+  store,
+  onRetry,
+  onReply,
+  byId,
+}: {
+  m: ChatMessage;
+  self: string;
+  store: ChatStore;
+  onRetry?: () => void;
+  onReply?: () => void;
+  byId?: Map<string, ChatMessage>;
+}) {
   const mine = m.sender.toLowerCase() === self.toLowerCase();
+  const refs = useMemo(() => bodyRefs(m.envelope), [m.envelope]);
+  const mentionsMe = refs.mentions.includes(self.toLowerCase() as `0x${string}`);
+  const replied = refs.replyTo ? byId?.get(refs.replyTo) : undefined;
   const who = mine ? "You" : shortAddress(m.sender);
   const line = controlLine(m, self);
   if (line !== undefined) {
@@ -208,7 +264,7 @@ function MessageRow({ m, self, store, onRetry }: { m: ChatMessage; self: string;
   else if (m.kind === "text" && text !== undefined) body = <p className="text unverified-text">{text}</p>;
   else body = <p className="text muted">[{m.kind} message: not shown by this version]</p>;
   return (
-    <li className={`msg ${mine ? "mine" : ""} ${m.status}`} data-id={m.id} data-status={m.status}>
+    <li className={`msg ${mine ? "mine" : ""} ${m.status}${mentionsMe ? " mentions-me" : ""}`} data-id={m.id} data-status={m.status} data-mentions-me={mentionsMe || undefined}>
       <div className="meta">
         <span className="sender" title={m.sender}>
           {who}
@@ -229,8 +285,18 @@ function MessageRow({ m, self, store, onRetry }: { m: ChatMessage; self: string;
           </span>
         )}
       </div>
+      {refs.replyTo && (
+        <span className="reply-context" data-testid="reply-context">
+          ↪ {replied ? `${replied.sender.toLowerCase() === self.toLowerCase() ? "You" : shortAddress(replied.sender)}: ${messageSnippet(replied)}` : "in reply to an earlier message"}
+        </span>
+      )}
       {body}
       <div className="msg-actions small">
+        {onReply && content && m.status === "sent" && (
+          <button type="button" className="linkish small" onClick={onReply} aria-label={`Reply to ${who}`}>
+            Reply
+          </button>
+        )}
         <AnchorBadge m={m} store={store} />
         {!mine && <TipButton m={m} store={store} />}
       </div>
@@ -326,23 +392,60 @@ function Composer({
   uploading,
   roomName,
   encrypted,
+  onTyping,
+  members = [],
+  self = "",
+  replyTo,
+  onCancelReply,
 }: {
   onSend(text: string): void;
   onFile(file: File): void;
   uploading: boolean;
   roomName: string;
   encrypted: boolean;
+  onTyping?(text: string): void;
+  /** Room members, offered when typing "@". */
+  members?: string[];
+  self?: string;
+  replyTo?: { who: string; text: string };
+  onCancelReply?(): void;
 }) {
   const [text, setText] = useState("");
+  const [caret, setCaret] = useState(0);
+  const [pick, setPick] = useState(0);
+  const [mentionClosed, setMentionClosed] = useState(false);
   const fileRef = useRef<HTMLInputElement>(null);
+  const areaRef = useRef<HTMLTextAreaElement>(null);
   const bytes = new TextEncoder().encode(text).length;
   const tooLong = bytes > MAX_TEXT_BYTES;
+  const query = mentionClosed ? undefined : mentionQuery(text, caret);
+  const matches = query ? mentionMatches(members, query.prefix, self) : [];
+  const suggesting = matches.length > 0;
+
+  useEffect(() => {
+    if (replyTo) areaRef.current?.focus();
+  }, [replyTo]);
 
   function submit() {
     const t = text.trim();
     if (!t || tooLong) return;
     onSend(t);
     setText("");
+  }
+
+  function choose(address: string) {
+    if (!query) return;
+    const next = applyMention(text, query.start, caret, address);
+    setText(next.text);
+    setCaret(next.caret);
+    setPick(0);
+    requestAnimationFrame(() => {
+      const el = areaRef.current;
+      if (el) {
+        el.focus();
+        el.setSelectionRange(next.caret, next.caret);
+      }
+    });
   }
 
   return (
@@ -353,24 +456,79 @@ function Composer({
         submit();
       }}
     >
+      {replyTo && (
+        <div className="replying" data-testid="replying">
+          <span>
+            Replying to {replyTo.who}: {replyTo.text}
+          </span>
+          <button type="button" className="small secondary" onClick={onCancelReply} aria-label="Cancel the reply">
+            ✕
+          </button>
+        </div>
+      )}
       <label htmlFor="composer-text" className="visually-hidden">
         Message {roomName}
       </label>
-      <textarea
-        id="composer-text"
-        rows={1}
-        placeholder={`Message ${roomName}`}
-        value={text}
-        onChange={(e) => setText(e.target.value)}
-        onKeyDown={(e) => {
-          if (e.key === "Enter" && !e.shiftKey && !e.nativeEvent.isComposing) {
-            e.preventDefault();
-            submit();
-          }
-        }}
-        aria-invalid={tooLong}
-        aria-describedby="composer-hint"
-      />
+      <div className="composer-field">
+        {suggesting && (
+          <ul className="mention-list" role="listbox" id="mention-list" aria-label="Mention a member">
+            {matches.map((a, i) => (
+              <li
+                key={a}
+                id={`mention-${i}`}
+                role="option"
+                aria-selected={i === pick % matches.length}
+                onMouseDown={(e) => {
+                  e.preventDefault();
+                  choose(a);
+                }}
+              >
+                @{a}
+              </li>
+            ))}
+          </ul>
+        )}
+        <textarea
+          id="composer-text"
+          ref={areaRef}
+          rows={1}
+          placeholder={`Message ${roomName}`}
+          value={text}
+          onChange={(e) => {
+            setText(e.target.value);
+            setCaret(e.target.selectionStart ?? e.target.value.length);
+            setMentionClosed(false);
+            onTyping?.(e.target.value);
+          }}
+          onSelect={(e) => setCaret((e.target as HTMLTextAreaElement).selectionStart ?? 0)}
+          onKeyDown={(e) => {
+            if (suggesting && (e.key === "ArrowDown" || e.key === "ArrowUp")) {
+              e.preventDefault();
+              setPick((p) => (p + (e.key === "ArrowDown" ? 1 : matches.length - 1)) % matches.length);
+              return;
+            }
+            if (suggesting && (e.key === "Tab" || (e.key === "Enter" && !e.shiftKey))) {
+              e.preventDefault();
+              choose(matches[pick % matches.length]!);
+              return;
+            }
+            if (suggesting && e.key === "Escape") {
+              e.preventDefault();
+              setMentionClosed(true);
+              return;
+            }
+            if (e.key === "Enter" && !e.shiftKey && !e.nativeEvent.isComposing) {
+              e.preventDefault();
+              submit();
+            }
+          }}
+          aria-controls={suggesting ? "mention-list" : undefined}
+          aria-activedescendant={suggesting ? `mention-${pick % matches.length}` : undefined}
+          aria-autocomplete={suggesting ? "list" : undefined}
+          aria-invalid={tooLong}
+          aria-describedby="composer-hint"
+        />
+      </div>
       <input
         ref={fileRef}
         id="composer-file"
@@ -400,7 +558,7 @@ function Composer({
         Send
       </button>
       <span id="composer-hint" className="visually-hidden">
-        Enter sends, Shift+Enter adds a line.
+        Enter sends, Shift+Enter adds a line. Type @ to mention a member.
       </span>
       {tooLong && (
         <span className="problem small" role="alert">

@@ -14,10 +14,12 @@ import { navigate } from "./route";
 import { useStore } from "./useStore";
 import { PolicyPanel } from "./PolicyPanel";
 import { VerifiedName } from "./ProfileView";
+import type { SocialStore } from "../state/social";
+import { ContactButton } from "./social/parts";
 
 const RANK: Record<string, number> = { member: 1, admin: 2, owner: 3 };
 
-export function MembersPanel({ store, room, self }: { store: ChatStore; room: Room; self: string }) {
+export function MembersPanel({ store, room, self, social }: { store: ChatStore; room: Room; self: string; social?: SocialStore }) {
   useStore(store);
   const [problem, setProblem] = useState<Problem>();
   const [busy, setBusy] = useState(false);
@@ -70,6 +72,8 @@ export function MembersPanel({ store, room, self }: { store: ChatStore; room: Ro
                     · no device yet
                   </span>
                 )}
+                {/* A direct room's other member has the contact button in the room header. */}
+                {!me && social && !direct && <ContactButton social={social} address={m.address} />}
                 {!me && (
                   <span className="member-actions">
                     {canSetRoles && m.role === "member" && (

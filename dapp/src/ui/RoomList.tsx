@@ -1,8 +1,11 @@
 import type { ChatStore } from "../state/chat";
+import type { SocialStore } from "../state/social";
 import { href } from "./route";
+import { PresenceDot, RequestsList } from "./social/parts";
 
-export function RoomList({ store, current }: { store: ChatStore; current?: string }) {
-  const rooms = store.roomsByActivity();
+export function RoomList({ store, social, current }: { store: ChatStore; social?: SocialStore; current?: string }) {
+  // Direct rooms of strangers wait under Requests until answered.
+  const rooms = store.roomsByActivity().filter((r) => !social?.isRequest(r.id));
   return (
     <div className="rooms">
       <div className="room-actions">
@@ -19,6 +22,7 @@ export function RoomList({ store, current }: { store: ChatStore; current?: strin
           Join channel
         </a>
       </div>
+      {social && <RequestsList social={social} chat={store} current={current} />}
       <h2 className="section-title" id="rooms-title">
         Rooms
       </h2>
@@ -52,6 +56,7 @@ export function RoomList({ store, current }: { store: ChatStore; current?: strin
                 <span className="room-kind" aria-hidden>
                   {r.kind === "channel" ? "#" : r.kind === "direct" ? "@" : "●"}
                 </span>
+                {social && r.kind === "direct" && store.directPeer(r.id) && <PresenceDot social={social} address={store.directPeer(r.id)!} />}
                 <span className="room-name">{store.displayName(r)}</span>
                 <span className="visually-hidden">{r.kind === "channel" ? "(channel)" : r.kind === "direct" ? "(direct message)" : "(group)"}</span>
                 {unread > 0 && (

@@ -10,7 +10,8 @@ export type Route =
   | { name: "new-direct" }
   | { name: "join"; id?: string }
   | { name: "search"; room?: string }
-  | { name: "profile" };
+  | { name: "profile" }
+  | { name: "contacts" };
 
 export function parseRoute(hash: string): Route {
   const parts = hash.replace(/^#\/?/, "").split("/").filter(Boolean);
@@ -20,6 +21,7 @@ export function parseRoute(hash: string): Route {
   if (parts[0] === "new" && parts[1] === "direct") return { name: "new-direct" };
   if (parts[0] === "join") return { name: "join", id: parts[1] };
   if (parts[0] === "profile") return { name: "profile" };
+  if (parts[0] === "contacts") return { name: "contacts" };
   if (parts[0] === "search") return parts[1] && /^0x[0-9a-fA-F]{64}$/.test(parts[1]) ? { name: "search", room: parts[1].toLowerCase() } : { name: "search" };
   return { name: "home" };
 }
@@ -40,6 +42,8 @@ export function href(route: Route): string {
       return route.id ? `#/join/${route.id}` : "#/join";
     case "profile":
       return "#/profile";
+    case "contacts":
+      return "#/contacts";
     case "search":
       return route.room ? `#/search/${route.room}` : "#/search";
   }
