@@ -93,6 +93,7 @@ export class SocialStore {
     this.self = session.address.toLowerCase();
     this.signer = { address: session.address, signPublic: session.keys.signPublic, signSecret: session.keys.signSecret };
     this.socialId = socialRoomId(session.address);
+    this.accepted = new Set(loadAccepted(this.self));
   }
 
   subscribe = (fn: () => void): (() => void) => {
@@ -117,6 +118,7 @@ export class SocialStore {
     this.chat.hooks.seen.add(this.onSeen);
     this.chat.unreadFrom = (room) => this.roomUnread(room);
     this.chat.follow(this.socialId);
+    this.unwatchRooms = this.chat.subscribe(this.onRooms);
     void this.refreshAll();
     this.timers.push(
       setInterval(() => {
@@ -141,8 +143,21 @@ export class SocialStore {
     this.chat.hooks.open.delete(this.onOpen);
     this.chat.hooks.seen.delete(this.onSeen);
     this.chat.unreadFrom = undefined;
+    this.unwatchRooms?.();
     if (!this.hidePresence) void this.announce("offline");
   }
+
+  private unwatchRooms: (() => void) | undefined;
+  private directRooms = 0;
+
+  /** A new direct room may be a stranger's request, and its peer's presence is wanted. */
+  private onRooms = () => {
+    const n = this.chat.rooms.reduce((k, r) => k + (r.kind === "direct" ? 1 : 0), 0);
+    if (n === this.directRooms) return;
+    this.directRooms = n;
+    this.refetchSoon();
+    setTimeout(() => void this.loadPresence(), 1_000);
+  };
 
   private onVisibility = () => {
     void this.announce(document.visibilityState === "visible" ? "online" : "away");
@@ -204,6 +219,12 @@ export class SocialStore {
     return "none";
   }
 
+  /** Whether this wallet blocks `address` (its messages are hidden, as the node does). */
+  isBlocked(address: string): boolean {
+    const a = address.toLowerCase();
+    return this.contacts?.blocked.some((b) => b.toLowerCase() === a) ?? false;
+  }
+
   /** Incoming contact requests waiting for an answer. */
   get incomingCount(): number {
     return this.contacts?.incoming.length ?? 0;
@@ -232,10 +253,31 @@ export class SocialStore {
 
   // --- requests inbox --------------------------------------------------------------------------
 
+  /** Request rooms accepted on this device (the node moves them once the two are contacts or this wallet writes). */
+  private accepted = new Set<string>();
+
+  /** Direct rooms of strangers, waiting for an answer. */
+  get pendingRequests(): RequestEntry[] {
+    return this.requests.filter((r) => !this.accepted.has(r.room.id.toLowerCase()));
+  }
+
   /** Whether `room` sits in the requests inbox (a stranger's direct room). */
   isRequest(room: string): boolean {
     const key = room.toLowerCase();
-    return this.requests.some((r) => r.room.id.toLowerCase() === key);
+    return this.pendingRequests.some((r) => r.room.id.toLowerCase() === key);
+  }
+
+  /**
+   * Accepts a stranger's direct room: asks them to be a contact (or accepts their request) and
+   * moves the room to the list here at once.
+   */
+  async acceptRequest(room: string, from: string): Promise<void> {
+    const rel = this.relation(from);
+    if (rel === "none") await this.contact("request", from);
+    else if (rel === "incoming") await this.contact("accept", from);
+    this.accepted.add(room.toLowerCase());
+    saveAccepted(this.self, this.accepted);
+    this.changed();
   }
 
   // --- unread and read marks -----------------------------------------------------------------
@@ -480,6 +522,8 @@ export class SocialStore {
       this.setTyping(typingPing(this.typing, room, sender, stopped, Date.now()));
       return;
     }
+    // Writing in a request room answers it: the node moves it to the ordinary list.
+    if (sender === this.self && this.isRequest(room)) this.refetchSoon();
     // A message ends its author's indicator.
     if (this.typing[room]?.[sender]) this.setTyping(typingPing(this.typing, room, sender, true, Date.now()));
     if (this.chat.viewing === room) return; // read as it arrives (onSeen sends the mark)
@@ -509,7 +553,7 @@ export class SocialStore {
         void this.loadNotifications();
         break;
       case "contact":
-        void this.loadContacts();
+        void this.loadContacts().then(() => this.loadPresence());
         this.refetchSoon();
         break;
       case "presence": {
@@ -548,4 +592,24 @@ export class SocialStore {
         break;
     }
   };
+}
+
+function acceptedKey(address: string): string {
+  return `dchat.accepted-requests.v1.${address}`;
+}
+
+function loadAccepted(address: string): string[] {
+  try {
+    return JSON.parse(localStorage.getItem(acceptedKey(address)) ?? "[]") as string[];
+  } catch {
+    return [];
+  }
+}
+
+function saveAccepted(address: string, rooms: Set<string>): void {
+  try {
+    localStorage.setItem(acceptedKey(address), JSON.stringify([...rooms]));
+  } catch {
+    // Kept for this page only.
+  }
 }

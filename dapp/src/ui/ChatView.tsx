@@ -157,7 +157,7 @@ export function ChatView({ store, social, roomId, session }: { store: ChatStore;
             </button>
           </li>
         )}
-        {view.messages.map((m) => (
+        {view.messages.filter((m) => !social || !(m.kind === "text" || m.kind === "media") || !social.isBlocked(m.sender)).map((m) => (
           <MessageRow
             key={m.id}
             m={m}

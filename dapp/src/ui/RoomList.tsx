@@ -22,7 +22,7 @@ export function RoomList({ store, social, current }: { store: ChatStore; social?
           Join channel
         </a>
       </div>
-      {social && <RequestsList social={social} chat={store} current={current} />}
+      {social && <RequestsList social={social} current={current} />}
       <h2 className="section-title" id="rooms-title">
         Rooms
       </h2>

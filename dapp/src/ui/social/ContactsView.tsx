@@ -35,6 +35,8 @@ export default function ContactsView({ social, chat, self }: { social: SocialSto
   const [busy, setBusy] = useState(false);
   const [problem, setProblem] = useState<Problem>();
   const [status, setStatus] = useState<string>();
+  /** The presence setting being saved (shown at once). */
+  const [hiding, setHiding] = useState<boolean>();
   const trimmed = peer.trim();
   const valid = isAddress(trimmed, { strict: false });
   const own = valid && trimmed.toLowerCase() === self.toLowerCase();
@@ -73,7 +75,7 @@ export default function ContactsView({ social, chat, self }: { social: SocialSto
       </a>
       <h2 id="contacts-title">Contacts</h2>
       <form
-        className="invite-form"
+        className="contact-form"
         onSubmit={(e) => {
           e.preventDefault();
           if (!valid || own || busy) return;
@@ -92,12 +94,14 @@ export default function ContactsView({ social, chat, self }: { social: SocialSto
           aria-invalid={peer.length > 0 && (!valid || own)}
           aria-describedby="contact-hint"
         />
-        <span id="contact-hint" className="muted small">
-          {own ? "That is your own address." : peer.length > 0 && !valid ? "Not an address (0x and 40 hex digits)." : "They see your request and can accept it."}
-        </span>
-        <button type="submit" className="small" disabled={!valid || own || busy}>
-          Send request
-        </button>
+        <div className="row">
+          <button type="submit" className="small" disabled={!valid || own || busy}>
+            Send request
+          </button>
+          <span id="contact-hint" className="muted small">
+            {own ? "That is your own address." : peer.length > 0 && !valid ? "Not an address (0x and 40 hex digits)." : "They see your request and can accept it."}
+          </span>
+        </div>
       </form>
       {status && (
         <p className="notice small" role="status">
@@ -193,16 +197,16 @@ export default function ContactsView({ social, chat, self }: { social: SocialSto
       <label className="checkbox">
         <input
           type="checkbox"
-          checked={social.hidePresence}
-          disabled={busy}
+          checked={hiding ?? social.hidePresence}
+          disabled={hiding !== undefined}
           onChange={(e) => {
             const hide = e.target.checked;
-            setBusy(true);
+            setHiding(hide);
             setProblem(undefined);
             social
               .setHidePresence(hide)
               .catch((err) => setProblem(describeError(err)))
-              .finally(() => setBusy(false));
+              .finally(() => setHiding(undefined));
           }}
         />{" "}
         Hide my presence (others see me offline, with no last-seen time)

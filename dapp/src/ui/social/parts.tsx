@@ -224,18 +224,18 @@ export function RoomActivity({ social, chat, room, self }: { social: SocialStore
 }
 
 /** The requests inbox at the top of the room list: direct rooms strangers opened. */
-export function RequestsList({ social, chat, current }: { social: SocialStore; chat: ChatStore; current?: string }) {
+export function RequestsList({ social, current }: { social: SocialStore; current?: string }) {
   useSocial(social);
   const [busy, setBusy] = useState<string>();
   const [problem, setProblem] = useState<Problem>();
-  if (social.requests.length === 0) return null;
-  async function act(from: string, action: "request" | "accept" | "block") {
+  const pending = social.pendingRequests;
+  if (pending.length === 0) return null;
+  async function act(room: string, from: string, action: "accept" | "block") {
     setBusy(from);
     setProblem(undefined);
     try {
-      const rel = social.relation(from);
-      await social.contact(action === "request" && rel === "incoming" ? "accept" : action, from);
-      if (action !== "block") await chat.loadRooms();
+      if (action === "accept") await social.acceptRequest(room, from);
+      else await social.contact("block", from);
     } catch (err) {
       setProblem(describeError(err));
     } finally {
@@ -245,10 +245,11 @@ export function RequestsList({ social, chat, current }: { social: SocialStore; c
   return (
     <section className="requests" aria-labelledby="requests-title" data-testid="requests">
       <h2 className="section-title" id="requests-title">
-        Requests ({social.requests.length})
+        Requests ({pending.length})
       </h2>
+      <p className="muted small">Direct messages from wallets that are not your contacts. Replying or accepting moves them to your rooms.</p>
       <ul className="room-list">
-        {social.requests.map((r) => {
+        {pending.map((r) => {
           const id = r.room.id.toLowerCase();
           const active = current === id;
           return (
@@ -268,7 +269,7 @@ export function RequestsList({ social, chat, current }: { social: SocialStore; c
                 )}
               </a>
               <span className="row request-actions">
-                <button type="button" className="small" disabled={busy === r.from} onClick={() => void act(r.from, "request")} aria-label={`Accept ${r.from} as a contact`}>
+                <button type="button" className="small" disabled={busy === r.from} onClick={() => void act(id, r.from, "accept")} aria-label={`Accept the conversation with ${r.from}`}>
                   Accept
                 </button>
                 <button
@@ -277,7 +278,7 @@ export function RequestsList({ social, chat, current }: { social: SocialStore; c
                   disabled={busy === r.from}
                   aria-label={`Block ${r.from}`}
                   onClick={() => {
-                    if (window.confirm(`Block ${r.from}? You will not see their messages or requests.`)) void act(r.from, "block");
+                    if (window.confirm(`Block ${r.from}? You will not see their messages or requests.`)) void act(id, r.from, "block");
                   }}
                 >
                   Block
