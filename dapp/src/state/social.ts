@@ -40,6 +40,7 @@ import {
   typingPing,
   typingPrune,
   TypingThrottle,
+  TYPING_TTL_MS,
   unreadMessage,
   unreadRead,
   unreadSnapshot,
@@ -54,6 +55,8 @@ const PRESENCE_EVERY_MS = 60_000;
 const PRESENCE_POLL_MS = 30_000;
 /** A read mark waits this long for more messages before it is sent. */
 const READ_DELAY_MS = 300;
+/** A typing ping waits this long after the keystroke (a quick message sends none). */
+const TYPING_DELAY_MS = 500;
 
 export class SocialStore {
   version = 0;
@@ -136,6 +139,8 @@ export class SocialStore {
     this.timers = [];
     clearInterval(this.typingTimer);
     clearTimeout(this.refetchTimer);
+    for (const t of this.typingPending.values()) clearTimeout(t);
+    this.typingPending.clear();
     for (const t of this.readTimers.values()) clearTimeout(t);
     document.removeEventListener("visibilitychange", this.onVisibility);
     this.chat.hooks.message.delete(this.onMessage);
@@ -454,20 +459,41 @@ export class SocialStore {
 
   // --- typing --------------------------------------------------------------------------------
 
-  /** The composer changed: a typing ping, at most one every few seconds. */
+  /** Pings waiting to go (the first a moment after typing starts), by room. */
+  private typingPending = new Map<string, ReturnType<typeof setTimeout>>();
+  /** When the last ping went out, by room. */
+  private typingSent = new Map<string, number>();
+
+  /**
+   * The composer changed: a typing ping, at most one every few seconds, each sent a moment
+   * after the keystroke that allowed it, so a message typed and sent at once sends none.
+   */
   typingInput(room: string, empty: boolean): void {
-    const now = Date.now();
+    const key = room.toLowerCase();
     if (empty) {
-      this.typingStopped(room);
+      this.typingStopped(key);
       return;
     }
-    if (!this.throttle.ping(room, now)) return;
-    void this.sendTyping(room, false);
+    if (this.typingPending.has(key) || !this.throttle.ping(key, Date.now())) return;
+    this.typingPending.set(
+      key,
+      setTimeout(() => {
+        this.typingPending.delete(key);
+        this.typingSent.set(key, Date.now());
+        void this.sendTyping(key, false);
+      }, TYPING_DELAY_MS),
+    );
   }
 
   /** The message was sent or the text cleared: end the indicator if one is showing. */
   typingStopped(room: string): void {
-    if (this.throttle.stop(room, Date.now())) void this.sendTyping(room, true);
+    const key = room.toLowerCase();
+    clearTimeout(this.typingPending.get(key));
+    this.typingPending.delete(key);
+    this.throttle.stop(key, Date.now());
+    const sent = this.typingSent.get(key);
+    this.typingSent.delete(key);
+    if (sent !== undefined && Date.now() - sent < TYPING_TTL_MS) void this.sendTyping(key, true);
   }
 
   private async sendTyping(room: string, stopped: boolean): Promise<void> {

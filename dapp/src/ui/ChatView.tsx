@@ -293,8 +293,11 @@ function MessageRow({
       {body}
       <div className="msg-actions small">
         {onReply && content && m.status === "sent" && (
-          <button type="button" className="linkish small" onClick={onReply} aria-label={`Reply to ${who}`}>
-            Reply
+          <button type="button" className="linkish small reply-button" onClick={onReply} aria-label={`Reply to ${who}`} title="Reply">
+            <svg viewBox="0 0 24 24" fill="none" stroke="currentColor" strokeWidth="2" strokeLinecap="round" strokeLinejoin="round" aria-hidden="true">
+              <path d="M9 14 4 9l5-5" />
+              <path d="M4 9h10.5a5.5 5.5 0 0 1 0 11H11" />
+            </svg>
           </button>
         )}
         <AnchorBadge m={m} store={store} />
