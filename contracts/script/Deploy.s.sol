@@ -7,9 +7,10 @@ import {NodeRegistry} from "../src/NodeRegistry.sol";
 import {Payments} from "../src/Payments.sol";
 
 /// @title Deploy
-/// @notice Deploys dchat's contracts: NodeRegistry, MessageAnchor (anchoring by the registry's
-///         active operators and the deployer) and Payments (fees to the deployer at 1%).
-/// @dev The deployer (the broadcasting account) owns all three contracts. Environment overrides:
+/// @notice Deploys dchat's contracts: NodeRegistry, MessageAnchor (permissionless anchoring; its
+///         readers trust the registry's active nodes) and Payments (fees to the deployer at 1%).
+/// @dev The deployer (the broadcasting account) owns NodeRegistry and Payments; MessageAnchor
+///      has no owner. Environment overrides:
 ///      `DCHAT_DEPLOYER_KEY` (private key to broadcast with; otherwise forge's `--private-key`,
 ///      `--account` or `--sender`), `DCHAT_FEE_RECIPIENT` (default: the deployer),
 ///      `DCHAT_FEE_BPS` (default 100) and `DCHAT_UNBONDING_DELAY` (seconds, default 7 days).
@@ -42,7 +43,7 @@ contract Deploy {
         uint64 unbondingDelay = uint64(vm.envOr("DCHAT_UNBONDING_DELAY", DEFAULT_UNBONDING_DELAY));
 
         registry = new NodeRegistry(deployer, unbondingDelay);
-        anchor = new MessageAnchor(deployer, registry);
+        anchor = new MessageAnchor(registry);
         payments = new Payments(deployer, feeRecipient, feeBps);
         vm.stopBroadcast();
     }

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 pragma solidity ^0.8.24;
 
-import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
 import {Test} from "./utils/Test.sol";
+import {Vm} from "./utils/Vm.sol";
 import {MessageAnchor} from "../src/MessageAnchor.sol";
 import {NodeRegistry} from "../src/NodeRegistry.sol";
 
@@ -96,25 +96,23 @@ abstract contract MerkleTreeBuilder {
 contract MessageAnchorTest is Test, MerkleTreeBuilder {
     NodeRegistry internal registry;
     MessageAnchor internal anchors;
-    address internal owner;
     address internal operator;
     address internal stranger;
 
     function setUp() public {
         vm.warp(1_700_000_000);
         vm.roll(1000);
-        owner = makeAddr("owner");
         operator = makeAddr("operator");
         stranger = makeAddr("stranger");
-        registry = new NodeRegistry(owner, 7 days);
-        anchors = new MessageAnchor(owner, registry);
+        registry = new NodeRegistry(makeAddr("registry owner"), 7 days);
+        anchors = new MessageAnchor(registry);
         vm.prank(operator);
         registry.register(hex"00240102", new string[](0), "https://node.example");
     }
 
-    function anchorAs(address who, bytes32 root, uint64 count) internal returns (uint256) {
+    function anchorAs(address who, bytes32 root, uint64 count) internal {
         vm.prank(who);
-        return anchors.anchor(root, count);
+        anchors.anchor(root, count);
     }
 
     // ------------------------------------------------------------------------------------
@@ -122,60 +120,63 @@ contract MessageAnchorTest is Test, MerkleTreeBuilder {
     // ------------------------------------------------------------------------------------
 
     function test_Constructor() public view {
-        assertEq(anchors.owner(), owner, "owner");
         assertEq(address(anchors.registry()), address(registry), "registry");
-        assertEq(anchors.batchCount(), 0, "no batches");
     }
 
-    function test_Anchor_ByOperatorStoresBatch() public {
+    function test_Anchor_StoresRecordUnderTheAnchorer() public {
         bytes32 root = keccak256("root");
         vm.expectEmit(address(anchors));
-        emit MessageAnchor.Anchored(1, root, operator, 42);
-        uint256 id = anchorAs(operator, root, 42);
+        emit MessageAnchor.Anchored(operator, root, 42);
+        anchorAs(operator, root, 42);
 
-        assertEq(id, 1, "first id");
-        assertEq(anchors.batchCount(), 1, "count");
-        assertEq(anchors.batchOf(root), 1, "batch of root");
-        MessageAnchor.Batch memory b = anchors.batch(1);
-        assertEq(b.root, root, "root");
-        assertEq(b.count, 42, "count");
-        assertEq(b.anchorer, operator, "anchorer");
-        assertEq(b.timestamp, block.timestamp, "timestamp");
-        assertEq(b.blockNumber, block.number, "block");
+        MessageAnchor.Anchor memory a = anchors.anchorOf(operator, root);
+        assertEq(a.count, 42, "count");
+        assertEq(a.timestamp, block.timestamp, "timestamp");
+        assertEq(a.blockNumber, block.number, "block");
+        // Nobody else anchored it.
+        assertEq(anchors.anchorOf(stranger, root).count, 0, "other anchorer");
+        assertEq(anchors.anchorOf(operator, keccak256("other")).count, 0, "other root");
     }
 
-    function test_Anchor_ByOwner() public {
-        uint256 id = anchorAs(owner, keccak256("a"), 1);
-        assertEq(anchors.batch(id).anchorer, owner, "owner anchored");
+    function test_Anchor_EmitsOneEventAndNothingElse() public {
+        vm.recordLogs();
+        anchorAs(stranger, keccak256("a"), 7);
+        Vm.Log[] memory logs = vm.getRecordedLogs();
+        assertEq(logs.length, 1, "one log");
+        assertEq(logs[0].emitter, address(anchors), "emitter");
+        assertEq(logs[0].topics.length, 3, "signature, anchorer, root");
+        assertEq(logs[0].topics[0], MessageAnchor.Anchored.selector, "signature");
+        assertEq(logs[0].topics[1], bytes32(uint256(uint160(stranger))), "anchorer topic");
+        assertEq(logs[0].topics[2], keccak256("a"), "root topic");
+        assertEq(logs[0].data, abi.encode(uint64(7)), "count");
     }
 
-    function test_Anchor_IdsIncrease() public {
-        assertEq(anchorAs(operator, keccak256("a"), 1), 1, "first");
-        assertEq(anchorAs(owner, keccak256("b"), 2), 2, "second");
-        assertEq(anchorAs(operator, keccak256("c"), 3), 3, "third");
-        assertEq(anchors.batchOf(keccak256("b")), 2, "lookup");
-        assertEq(anchors.batchOf(keccak256("never")), 0, "unknown root");
-    }
-
-    function test_CanAnchor() public {
-        assertTrue(anchors.canAnchor(owner), "owner");
-        assertTrue(anchors.canAnchor(operator), "operator");
-        assertFalse(anchors.canAnchor(stranger), "stranger");
-        vm.prank(operator);
-        registry.deregister();
-        assertFalse(anchors.canAnchor(operator), "deregistered operator");
-    }
-
-    function test_RevertWhen_AnchoredByStranger() public {
-        vm.expectRevert(abi.encodeWithSelector(MessageAnchor.NotAnchorer.selector, stranger));
+    function test_Anchor_IsPermissionless() public {
+        // An account that is no node anchors just the same; its anchors are its own.
         anchorAs(stranger, keccak256("a"), 1);
-    }
-
-    function test_RevertWhen_AnchoredByDeregisteredOperator() public {
+        assertEq(anchors.anchorOf(stranger, keccak256("a")).count, 1, "stranger anchored");
         vm.prank(operator);
         registry.deregister();
-        vm.expectRevert(abi.encodeWithSelector(MessageAnchor.NotAnchorer.selector, operator));
-        anchorAs(operator, keccak256("a"), 1);
+        anchorAs(operator, keccak256("b"), 2);
+        assertEq(anchors.anchorOf(operator, keccak256("b")).count, 2, "deregistered operator anchored");
+    }
+
+    function test_Anchor_TwoAnchorersAnchorTheSameRootIndependently() public {
+        bytes32 root = keccak256("shared");
+        anchorAs(stranger, root, 3);
+        vm.warp(block.timestamp + 60);
+        vm.roll(block.number + 5);
+        // The stranger got there first; the operator's own anchor is unaffected.
+        anchorAs(operator, root, 9);
+        MessageAnchor.Anchor memory s = anchors.anchorOf(stranger, root);
+        MessageAnchor.Anchor memory o = anchors.anchorOf(operator, root);
+        assertEq(s.count, 3, "stranger count");
+        assertEq(o.count, 9, "operator count");
+        assertEq(o.timestamp, s.timestamp + 60, "own timestamp");
+        assertEq(o.blockNumber, s.blockNumber + 5, "own block");
+        // Each can still not anchor it twice.
+        vm.expectRevert(abi.encodeWithSelector(MessageAnchor.AlreadyAnchored.selector, stranger, root));
+        anchorAs(stranger, root, 3);
     }
 
     function test_RevertWhen_RootIsZero() public {
@@ -188,52 +189,52 @@ contract MessageAnchorTest is Test, MerkleTreeBuilder {
         anchorAs(operator, keccak256("a"), 0);
     }
 
-    function test_RevertWhen_RootAlreadyAnchored() public {
+    function test_RevertWhen_RootAlreadyAnchoredByTheSameAnchorer() public {
         bytes32 root = keccak256("a");
         anchorAs(operator, root, 1);
-        vm.expectRevert(abi.encodeWithSelector(MessageAnchor.RootAlreadyAnchored.selector, root, 1));
-        anchorAs(owner, root, 5);
+        vm.warp(block.timestamp + 1);
+        vm.expectRevert(abi.encodeWithSelector(MessageAnchor.AlreadyAnchored.selector, operator, root));
+        anchorAs(operator, root, 5);
+        // The first record stands.
+        MessageAnchor.Anchor memory a = anchors.anchorOf(operator, root);
+        assertEq(a.count, 1, "count kept");
+        assertEq(a.timestamp, block.timestamp - 1, "timestamp kept");
     }
 
-    function test_RevertWhen_BatchUnknown() public {
-        vm.expectRevert(abi.encodeWithSelector(MessageAnchor.UnknownBatch.selector, 0));
-        anchors.batch(0);
-        anchorAs(operator, keccak256("a"), 1);
-        vm.expectRevert(abi.encodeWithSelector(MessageAnchor.UnknownBatch.selector, 2));
-        anchors.batch(2);
-    }
-
-    function test_RevertWhen_VerifyingUnknownBatch() public {
-        vm.expectRevert(abi.encodeWithSelector(MessageAnchor.UnknownBatch.selector, 7));
-        anchors.verify(7, keccak256("m"), new bytes32[](0));
-    }
-
-    function test_RevertWhen_OwnerActionByStranger() public {
-        vm.expectRevert(abi.encodeWithSelector(Ownable.OwnableUnauthorizedAccount.selector, stranger));
-        vm.prank(stranger);
-        anchors.transferOwnership(stranger);
-    }
-
-    function testFuzz_Anchor(bytes32 root, uint64 count) public {
+    /// @dev The packed slot round-trips every count, timestamp and block number a uint64 holds.
+    function testFuzz_AnchorRecordRoundTrips(address anchorer, bytes32 root, uint64 count, uint64 time, uint64 height)
+        public
+    {
         vm.assume(root != bytes32(0) && count != 0);
-        uint256 id = anchorAs(operator, root, count);
-        assertEq(anchors.batchOf(root), id, "batch of root");
-        assertEq(anchors.batch(id).count, count, "count");
+        vm.warp(time);
+        vm.roll(height);
+        anchorAs(anchorer, root, count);
+        MessageAnchor.Anchor memory a = anchors.anchorOf(anchorer, root);
+        assertEq(a.count, count, "count");
+        assertEq(a.timestamp, time, "timestamp");
+        assertEq(a.blockNumber, height, "block");
+        assertEq(anchors.anchorOf(address(uint160(anchorer) ^ 1), root).count, 0, "no other anchorer");
     }
 
     // ------------------------------------------------------------------------------------
     // verify
     // ------------------------------------------------------------------------------------
 
-    function checkEveryProof(bytes32[] memory hashes) internal {
+    function checkEveryProof(address anchorer, bytes32[] memory hashes) internal {
         Tree memory tree = buildTree(hashes);
-        uint256 id = anchorAs(operator, tree.root, uint64(hashes.length));
+        anchorAs(anchorer, tree.root, uint64(hashes.length));
         for (uint256 i = 0; i < hashes.length; ++i) {
-            assertTrue(anchors.verify(id, hashes[i], tree.proofs[i]), string.concat("leaf ", vm.toString(i)));
+            assertTrue(
+                anchors.verify(anchorer, tree.root, hashes[i], tree.proofs[i]), string.concat("leaf ", vm.toString(i))
+            );
             // Any other message hash with this proof fails.
-            assertFalse(anchors.verify(id, keccak256(abi.encode(hashes[i])), tree.proofs[i]), "other message");
+            assertFalse(
+                anchors.verify(anchorer, tree.root, keccak256(abi.encode(hashes[i])), tree.proofs[i]), "other message"
+            );
             // The leaf value itself is not accepted as a message hash.
-            assertFalse(anchors.verify(id, leafOf(hashes[i]), tree.proofs[i]), "leaf as message");
+            assertFalse(anchors.verify(anchorer, tree.root, leafOf(hashes[i]), tree.proofs[i]), "leaf as message");
+            // A valid proof under a root this account never anchored does not count.
+            assertFalse(anchors.verify(address(0xdead), tree.root, hashes[i], tree.proofs[i]), "other anchorer");
         }
     }
 
@@ -249,7 +250,7 @@ contract MessageAnchorTest is Test, MerkleTreeBuilder {
             hashPair(hashPair(tree.leaves[0], tree.leaves[1]), hashPair(tree.leaves[2], tree.leaves[3])),
             "root"
         );
-        checkEveryProof(hashes);
+        checkEveryProof(operator, hashes);
     }
 
     function test_Verify_SevenLeafTree() public {
@@ -261,7 +262,7 @@ contract MessageAnchorTest is Test, MerkleTreeBuilder {
         assertEq(tree.root, expected, "root");
         // The carried-up seventh leaf has a two-element proof.
         assertEq(tree.proofs[indexOfMessage(hashes, l[6])].length, 2, "carried leaf proof");
-        checkEveryProof(hashes);
+        checkEveryProof(operator, hashes);
     }
 
     function indexOfMessage(bytes32[] memory hashes, bytes32 leaf) internal pure returns (uint256) {
@@ -273,8 +274,16 @@ contract MessageAnchorTest is Test, MerkleTreeBuilder {
 
     function test_Verify_SingleMessageBatch() public {
         bytes32 message = keccak256("only");
-        uint256 id = anchorAs(operator, leafOf(message), 1);
-        assertTrue(anchors.verify(id, message, new bytes32[](0)), "root is the leaf");
+        anchorAs(operator, leafOf(message), 1);
+        assertTrue(anchors.verify(operator, leafOf(message), message, new bytes32[](0)), "root is the leaf");
+    }
+
+    function test_Verify_FalseForARootNeverAnchored() public {
+        bytes32[] memory hashes = hashesOf(4, "unanchored");
+        Tree memory tree = buildTree(hashes);
+        // The proof is valid for the tree, but nobody anchored its root.
+        assertFalse(anchors.verify(operator, tree.root, hashes[0], tree.proofs[0]), "not anchored");
+        assertFalse(anchors.verifyFromActiveNode(operator, tree.root, hashes[0], tree.proofs[0]), "not anchored");
     }
 
     function test_Verify_RejectsProofForAnotherBatch() public {
@@ -282,10 +291,32 @@ contract MessageAnchorTest is Test, MerkleTreeBuilder {
         bytes32[] memory second = hashesOf(4, "second");
         Tree memory a = buildTree(first);
         Tree memory b = buildTree(second);
-        uint256 idA = anchorAs(operator, a.root, 4);
-        uint256 idB = anchorAs(operator, b.root, 4);
-        assertTrue(anchors.verify(idA, first[0], a.proofs[0]), "own batch");
-        assertFalse(anchors.verify(idB, first[0], a.proofs[0]), "other batch");
+        anchorAs(operator, a.root, 4);
+        anchorAs(operator, b.root, 4);
+        assertTrue(anchors.verify(operator, a.root, first[0], a.proofs[0]), "own batch");
+        assertFalse(anchors.verify(operator, b.root, first[0], a.proofs[0]), "other batch");
+    }
+
+    function test_VerifyFromActiveNode_TrustsOnlyActiveNodesAtReadTime() public {
+        bytes32[] memory hashes = hashesOf(5, "trusted");
+        Tree memory tree = buildTree(hashes);
+        anchorAs(operator, tree.root, 5);
+        anchorAs(stranger, tree.root, 5);
+        // Both anchored the root; only the registered node's anchor counts.
+        assertTrue(anchors.verify(stranger, tree.root, hashes[2], tree.proofs[2]), "stranger's anchor is real");
+        assertFalse(
+            anchors.verifyFromActiveNode(stranger, tree.root, hashes[2], tree.proofs[2]), "stranger not trusted"
+        );
+        assertTrue(anchors.verifyFromActiveNode(operator, tree.root, hashes[2], tree.proofs[2]), "active node");
+        // Trust is decided when read: a node that leaves the registry stops counting, and one
+        // that joins starts.
+        vm.prank(operator);
+        registry.deregister();
+        assertFalse(anchors.verifyFromActiveNode(operator, tree.root, hashes[2], tree.proofs[2]), "deregistered");
+        assertTrue(anchors.verify(operator, tree.root, hashes[2], tree.proofs[2]), "the anchor itself stays");
+        vm.prank(stranger);
+        registry.register(hex"00240103", new string[](0), "");
+        assertTrue(anchors.verifyFromActiveNode(stranger, tree.root, hashes[2], tree.proofs[2]), "newly registered");
     }
 
     function testFuzz_VerifyEveryLeaf(uint8 count, bytes32 salt) public {
@@ -294,7 +325,7 @@ contract MessageAnchorTest is Test, MerkleTreeBuilder {
         for (uint256 i = 0; i < count; ++i) {
             hashes[i] = keccak256(abi.encode(salt, i));
         }
-        checkEveryProof(hashes);
+        checkEveryProof(operator, hashes);
     }
 
     /// @dev The cross-check vector the Rust tree must reproduce: contracts/test/vectors/merkle.json.
@@ -317,11 +348,12 @@ contract MessageAnchorTest is Test, MerkleTreeBuilder {
         assertEq(root, tree.root, "root");
         assertEq(root, 0x090f737c8cd17bfeee443665440c3ecbf8bbc635adb784f7759d48bc0fb50f30, "pinned root");
 
-        uint256 id = anchorAs(operator, root, 5);
+        anchorAs(operator, root, 5);
         for (uint256 i = 0; i < 5; ++i) {
             bytes32[] memory proof = vm.parseJsonBytes32Array(json, string.concat(".proofs[", vm.toString(i), "]"));
             assertEq(proof, tree.proofs[i], "proof matches");
-            assertTrue(anchors.verify(id, hashes[i], proof), string.concat("vector proof ", vm.toString(i)));
+            assertTrue(anchors.verify(operator, root, hashes[i], proof), string.concat("vector proof ", vm.toString(i)));
+            assertTrue(anchors.verifyFromActiveNode(operator, root, hashes[i], proof), "from an active node");
         }
     }
 
@@ -337,8 +369,8 @@ contract MessageAnchorTest is Test, MerkleTreeBuilder {
             proof[i] = keccak256(abi.encode("sibling", i));
             node = hashPair(node, proof[i]);
         }
-        uint256 id = anchorAs(operator, node, uint64(1) << uint64(depth));
-        assertTrue(anchors.verify(id, message, proof), "deep proof");
+        anchorAs(operator, node, uint64(1) << uint64(depth));
+        assertTrue(anchors.verify(operator, node, message, proof), "deep proof");
     }
 
     /// @dev 1,024 messages: 10 siblings.

@@ -63,7 +63,8 @@ pub fn bytecode(artifacts: &Path, name: &str) -> eyre::Result<Vec<u8>> {
     hex::decode(hex_code.trim_start_matches("0x")).wrap_err_with(|| format!("{} bytecode is not hex", path.display()))
 }
 
-/// Deploys the three contracts with `deployer` as owner, in dependency order.
+/// Deploys the three contracts in dependency order, with `deployer` as owner of `NodeRegistry`
+/// and `Payments` (`MessageAnchor` has no owner: anyone anchors under their own address).
 pub async fn deploy(rpc_url: &str, deployer: PrivateKeySigner, options: &Options) -> eyre::Result<Deployment> {
     let owner = deployer.address();
     let url = rpc_url.parse().wrap_err_with(|| format!("{rpc_url:?} is not a URL"))?;
@@ -88,7 +89,7 @@ pub async fn deploy(rpc_url: &str, deployer: PrivateKeySigner, options: &Options
         receipt.contract_address.ok_or_else(|| eyre!("the {name} deployment created no contract"))
     };
     let node_registry = create("NodeRegistry", (owner, options.unbonding_delay).abi_encode_params()).await?;
-    let message_anchor = create("MessageAnchor", (owner, node_registry).abi_encode_params()).await?;
+    let message_anchor = create("MessageAnchor", (node_registry,).abi_encode_params()).await?;
     let fee_recipient = options.fee_recipient.unwrap_or(owner);
     let payments = create("Payments", (owner, fee_recipient, options.fee_bps).abi_encode_params()).await?;
     Ok(Deployment { chain_id, node_registry, message_anchor, payments, block })
@@ -136,7 +137,7 @@ mod tests {
     #[test]
     fn constructor_arguments_match_the_contracts() {
         type Registry = (alloy::sol_types::sol_data::Address, alloy::sol_types::sol_data::Uint<64>);
-        type Anchor = (alloy::sol_types::sol_data::Address, alloy::sol_types::sol_data::Address);
+        type Anchor = (alloy::sol_types::sol_data::Address,);
         type Payments = (
             alloy::sol_types::sol_data::Address,
             alloy::sol_types::sol_data::Address,
@@ -147,6 +148,7 @@ mod tests {
         assert_eq!(constructor("Payments"), Payments::SOL_NAME);
         // And the Rust values deploy passes have those types.
         let _: <Registry as SolType>::RustType = (Address::ZERO, 0u64);
+        let _: <Anchor as SolType>::RustType = (Address::ZERO,);
         let _: <Payments as SolType>::RustType = (Address::ZERO, Address::ZERO, 0u16);
     }
 }
