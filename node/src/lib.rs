@@ -245,20 +245,17 @@ async fn anchor_target(
     let d = deployments.get(&chain_id).ok_or_else(|| {
         eyre::eyre!("{} has no deployment for chain {chain_id}; run dchat-deploy first", a.deployments.display())
     })?;
-    // Refuse to start with a key the contract would refuse: its batches would never settle.
-    let allowed = anchor::IMessageAnchor::new(d.message_anchor, &provider)
-        .canAnchor(key.address())
-        .call()
-        .await
-        .wrap_err("asking MessageAnchor whether the anchor key may anchor")?;
-    if !allowed {
-        eyre::bail!(
-            "the anchor key {} may not anchor in MessageAnchor {}: use the contract's owner or register the node in NodeRegistry",
-            key.address(),
-            d.message_anchor
+    // Anyone may anchor; readers count the anchors of active nodes only, so say when this key is none.
+    let (registry, active) = anchor::check_target(&provider, d.message_anchor, key.address()).await?;
+    if !active {
+        tracing::warn!(
+            target: "node::anchor",
+            anchorer = %key.address(),
+            %registry,
+            "the anchor key is not an active node in NodeRegistry: its anchors go on chain, but readers that trust only active nodes will not count them"
         );
     }
-    Ok((anchor::Target { chain_id, contract: d.message_anchor }, key))
+    Ok((anchor::Target { chain_id, contract: d.message_anchor, anchorer: key.address() }, key))
 }
 
 /// The network's pieces before it runs.

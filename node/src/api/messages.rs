@@ -193,7 +193,7 @@ pub(crate) async fn submit(
 }
 
 /// `GET /v1/messages/{id}/proof` reply: everything needed to check on chain that the message
-/// was anchored (`MessageAnchor.verify(batch_id, id, proof)`).
+/// was anchored (`MessageAnchor.verify(anchorer, root, id, proof)`).
 #[derive(Debug, Serialize, Deserialize)]
 pub struct ProofResponse {
     /// Message id (the contract's `messageHash`).
@@ -202,8 +202,9 @@ pub struct ProofResponse {
     pub chain_id: u64,
     /// `MessageAnchor` address.
     pub contract: String,
-    /// On-chain batch id.
-    pub batch_id: u64,
+    /// Account the batch is anchored under (EIP-55); readers decide whether they trust it, for
+    /// example whether it runs an active node in `NodeRegistry`.
+    pub anchorer: String,
     /// Merkle root of the batch.
     pub root: String,
     /// Sibling hashes from the leaf up.
@@ -233,7 +234,7 @@ pub async fn proof(
         return Err(ApiError::not_found("anchoring_disabled", "this node does not anchor messages"));
     }
     let batch = state.store.batch_of(&message_id).await?;
-    let Some((batch, batch_id)) = batch.and_then(|b| b.batch_id.map(|id| (b, id))) else {
+    let Some((batch, anchorer)) = batch.and_then(|b| b.anchorer.map(|a| (b, a))) else {
         return Err(ApiError::not_found(
             "not_anchored_yet",
             "the message is not anchored yet; try again after the next round",
@@ -245,7 +246,7 @@ pub async fn proof(
         id: to_hex(message_id),
         chain_id: batch.chain_id,
         contract: batch.contract.to_checksum(None),
-        batch_id,
+        anchorer: anchorer.to_checksum(None),
         root: to_hex(batch.root),
         proof: proof.iter().map(to_hex).collect(),
         tx_hash: batch.tx_hash.map(to_hex),

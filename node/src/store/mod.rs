@@ -736,9 +736,10 @@ pub struct AnchorBatch {
     pub contract: Address,
     /// Messages in it.
     pub count: u64,
-    /// On-chain batch id, once anchored.
-    pub batch_id: Option<u64>,
-    /// Anchoring transaction, once anchored (unknown when a restart found it already on chain).
+    /// Account the root is anchored under, once anchored.
+    pub anchorer: Option<Address>,
+    /// Anchoring transaction, once anchored (unknown only when a restart found the root already
+    /// on chain and its log could not be read).
     pub tx_hash: Option<B256>,
     /// Block of that transaction.
     pub block: Option<u64>,
@@ -795,7 +796,8 @@ impl Store {
     pub async fn pending_batches(&self, chain_id: u64, contract: &Address) -> Result<Vec<(B256, u64)>, sqlx::Error> {
         let rows = sqlx::query(
             "SELECT root, count FROM anchor_batches
-             WHERE batch_id IS NULL AND chain_id = $1 AND contract = $2 ORDER BY created_at",
+             WHERE anchorer IS NULL AND batch_id IS NULL AND chain_id = $1 AND contract = $2
+             ORDER BY created_at",
         )
         .bind(to_i64(chain_id)?)
         .bind(contract.as_slice())
@@ -810,16 +812,16 @@ impl Store {
             .collect()
     }
 
-    /// Marks a batch as anchored.
+    /// Marks a batch as anchored under `anchorer`.
     pub async fn mark_anchored(
         &self,
         root: &B256,
-        batch_id: u64,
+        anchorer: &Address,
         tx_hash: Option<B256>,
         block: Option<u64>,
     ) -> Result<(), sqlx::Error> {
-        sqlx::query("UPDATE anchor_batches SET batch_id = $1, tx_hash = $2, block = $3 WHERE root = $4")
-            .bind(to_i64(batch_id)?)
+        sqlx::query("UPDATE anchor_batches SET anchorer = $1, tx_hash = $2, block = $3 WHERE root = $4")
+            .bind(anchorer.as_slice())
             .bind(tx_hash.map(|h| h.to_vec()))
             .bind(block.map(to_i64).transpose()?)
             .bind(root.as_slice())
@@ -831,7 +833,7 @@ impl Store {
     /// The batch holding a message, with all its members.
     pub async fn batch_of(&self, message_id: &B256) -> Result<Option<AnchorBatch>, sqlx::Error> {
         let row = sqlx::query(
-            "SELECT b.root, b.chain_id, b.contract, b.count, b.batch_id, b.tx_hash, b.block FROM anchored a
+            "SELECT b.root, b.chain_id, b.contract, b.count, b.anchorer, b.tx_hash, b.block FROM anchored a
              JOIN anchor_batches b ON b.root = a.root WHERE a.message_id = $1",
         )
         .bind(message_id.as_slice())
@@ -847,7 +849,7 @@ impl Store {
             .map(|m| m.try_get::<Vec<u8>, _>("message_id").map(|id| B256::from_slice(&id)))
             .collect::<Result<Vec<_>, _>>()?;
         let count: i64 = r.try_get("count")?;
-        let batch_id: Option<i64> = r.try_get("batch_id")?;
+        let anchorer: Option<Vec<u8>> = r.try_get("anchorer")?;
         let tx_hash: Option<Vec<u8>> = r.try_get("tx_hash")?;
         let block: Option<i64> = r.try_get("block")?;
         let chain_id: i64 = r.try_get("chain_id")?;
@@ -857,7 +859,7 @@ impl Store {
             chain_id: u64::try_from(chain_id).unwrap_or_default(),
             contract: Address::from_slice(&contract),
             count: u64::try_from(count).unwrap_or_default(),
-            batch_id: batch_id.and_then(|b| u64::try_from(b).ok()),
+            anchorer: anchorer.filter(|a| a.len() == 20).map(|a| Address::from_slice(&a)),
             tx_hash: tx_hash.filter(|h| h.len() == 32).map(|h| B256::from_slice(&h)),
             block: block.and_then(|b| u64::try_from(b).ok()),
             members,

@@ -1,9 +1,18 @@
 //! Anchoring on a real chain: messages posted at a node end up in a batch whose root is in
-//! `MessageAnchor`, and the proof the node serves verifies both in Rust and on chain.
+//! `MessageAnchor` under the node's anchor key, and the proof the node serves verifies both in
+//! Rust and on chain.
 
 use std::time::Duration;
 
-use alloy::{primitives::B256, providers::ProviderBuilder, signers::local::PrivateKeySigner, sol};
+use alloy::{
+    network::EthereumWallet,
+    primitives::{Address, B256},
+    providers::{Provider, ProviderBuilder},
+    rpc::types::Filter,
+    signers::local::PrivateKeySigner,
+    sol,
+    sol_types::SolEvent,
+};
 use dchat_node::{
     Secrets,
     anchor::AnchorConfig,
@@ -19,10 +28,52 @@ use crate::common::{Anvil, DEV_KEY, repo};
 sol! {
     #[sol(rpc)]
     interface Anchor {
-        function verify(uint256 batchId, bytes32 messageHash, bytes32[] proof) external view returns (bool);
-        function batchCount() external view returns (uint256);
-        function batchOf(bytes32 root) external view returns (uint256);
+        event Anchored(address indexed anchorer, bytes32 indexed root, uint64 count);
+        function verify(address anchorer, bytes32 root, bytes32 messageHash, bytes32[] proof) external view returns (bool);
+        function verifyFromActiveNode(address anchorer, bytes32 root, bytes32 messageHash, bytes32[] proof) external view returns (bool);
     }
+    #[sol(rpc)]
+    interface Registry {
+        function register(bytes peerId, string[] multiaddrs, string url) external payable;
+    }
+}
+
+/// Every `Anchored` event of the contract: (anchorer, root, count, transaction).
+async fn anchored_events(anvil: &Anvil, contract: Address) -> Vec<(Address, B256, u64, B256)> {
+    let provider = ProviderBuilder::new().connect_http(anvil.url.parse().expect("url"));
+    let filter = Filter::new().address(contract).event_signature(Anchor::Anchored::SIGNATURE_HASH).from_block(0);
+    let logs = provider.get_logs(&filter).await.expect("logs");
+    logs.iter()
+        .map(|l| {
+            let e = Anchor::Anchored::decode_log(&l.inner).expect("Anchored");
+            (e.anchorer, e.root, e.count, l.transaction_hash.expect("tx"))
+        })
+        .collect()
+}
+
+/// Waits until the node serves the message's proof.
+async fn proof_of(node_url: &str, id: &str, token: Option<&str>) -> serde_json::Value {
+    let http = reqwest::Client::new();
+    let url = format!("{node_url}/v1/messages/{id}/proof");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut req = http.get(&url);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.expect("proof");
+        if resp.status().is_success() {
+            return resp.json().await.expect("json");
+        }
+        let body: serde_json::Value = resp.json().await.expect("json");
+        assert_eq!(body["error"], "not_anchored_yet", "only waiting is expected: {body}");
+        assert!(tokio::time::Instant::now() < deadline, "not anchored in time");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn siblings_of(proof: &serde_json::Value) -> Vec<B256> {
+    proof["proof"].as_array().expect("proof").iter().map(|h| h.as_str().expect("hex").parse().expect("b256")).collect()
 }
 
 /// Deploys the contracts on `anvil` and returns them with a node config that anchors there.
@@ -50,9 +101,9 @@ async fn posted_messages_get_anchored_and_their_proofs_verify_on_chain() {
     let anvil = Anvil::start();
     let dir = tempfile::tempdir().expect("tempdir");
     let (d, config) = anchoring_setup(&anvil, dir.path()).await;
-    let owner: PrivateKeySigner = DEV_KEY.parse().expect("key");
-    // The contract's owner may anchor.
-    let node = dchat_node::spawn_with(config, Secrets { anchor_key: Some(owner) }).await.expect("node");
+    let key: PrivateKeySigner = DEV_KEY.parse().expect("key");
+    let anchorer = key.address();
+    let node = dchat_node::spawn_with(config, Secrets { anchor_key: Some(key) }).await.expect("node");
 
     let wallet = PrivateKeySigner::random();
     let device = SigningKey::from_bytes(&rand::random());
@@ -72,51 +123,92 @@ async fn posted_messages_get_anchored_and_their_proofs_verify_on_chain() {
         ids.push(client.send_text(&room.id, &wallet, &device, &format!("m{i}")).await.expect("send").id);
     }
 
-    let http = reqwest::Client::new();
     let provider = ProviderBuilder::new().connect_http(anvil.url.parse().expect("url"));
     let contract = Anchor::new(d.message_anchor, &provider);
+    let events = anchored_events(&anvil, d.message_anchor).await;
     for id in &ids {
-        let url = format!("{}/v1/messages/{id}/proof", node.url());
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        let proof: serde_json::Value = loop {
-            let resp = http.get(&url).bearer_auth(client.token().expect("token")).send().await.expect("proof");
-            if resp.status().is_success() {
-                break resp.json().await.expect("json");
-            }
-            let body: serde_json::Value = resp.json().await.expect("json");
-            assert_eq!(body["error"], "not_anchored_yet", "only waiting is expected: {body}");
-            assert!(tokio::time::Instant::now() < deadline, "not anchored in time");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        };
-        let siblings: Vec<B256> = proof["proof"]
-            .as_array()
-            .expect("proof")
-            .iter()
-            .map(|h| h.as_str().expect("hex").parse().expect("b256"))
-            .collect();
+        let proof = proof_of(&node.url(), id, client.token()).await;
+        let siblings = siblings_of(&proof);
         let root: B256 = proof["root"].as_str().expect("root").parse().expect("b256");
         let message: B256 = id.parse().expect("id");
         assert!(dchat_protocol::merkle::verify(&root, &message, &siblings), "verifies in Rust");
-        let batch_id = alloy::primitives::U256::from(proof["batch_id"].as_u64().expect("batch id"));
-        assert!(contract.verify(batch_id, message, siblings.clone()).call().await.expect("call"), "verifies on chain");
+        assert_eq!(proof["anchorer"].as_str(), Some(anchorer.to_checksum(None).as_str()), "{proof}");
         assert_eq!(proof["contract"].as_str(), Some(d.message_anchor.to_checksum(None).as_str()));
-        // A different message does not verify with this proof.
-        assert!(!contract.verify(batch_id, B256::repeat_byte(1), siblings).call().await.expect("call"));
+        assert!(
+            contract.verify(anchorer, root, message, siblings.clone()).call().await.expect("call"),
+            "verifies on chain"
+        );
+        // A different message does not verify with this proof, nor does another anchorer.
+        assert!(!contract.verify(anchorer, root, B256::repeat_byte(1), siblings.clone()).call().await.expect("call"));
+        assert!(!contract.verify(Address::repeat_byte(7), root, message, siblings).call().await.expect("call"));
+        // The transaction served is the one that anchored this root under this key.
+        let tx: B256 = proof["tx_hash"].as_str().expect("tx hash").parse().expect("b256");
+        let events = if events.iter().any(|e| e.1 == root) {
+            events.clone()
+        } else {
+            anchored_events(&anvil, d.message_anchor).await
+        };
+        let event = events.iter().find(|e| e.1 == root).expect("an Anchored event for the root");
+        assert_eq!((event.0, event.3), (anchorer, tx), "anchorer and transaction");
+        let receipt = provider.get_transaction_receipt(tx).await.expect("receipt").expect("mined");
+        assert_eq!(proof["block"].as_u64(), receipt.block_number, "block");
     }
     // Someone outside the room may not read the proof.
+    let http = reqwest::Client::new();
     let stranger = http.get(format!("{}/v1/messages/{}/proof", node.url(), ids[0])).send().await.expect("req");
     assert_eq!(stranger.status().as_u16(), 404, "not even the message's existence is revealed");
     node.shutdown().await;
 }
 
+/// Anyone may anchor: a key that runs no registered node anchors all the same, and its proofs
+/// verify; readers that trust only active nodes count them once the key registers its node.
 #[tokio::test]
-async fn a_key_the_contract_would_refuse_stops_the_node_at_start() {
+async fn any_key_anchors_and_active_node_readers_count_it_once_registered() {
     let anvil = Anvil::start();
     let dir = tempfile::tempdir().expect("tempdir");
-    let (_, config) = anchoring_setup(&anvil, dir.path()).await;
-    let stranger = PrivateKeySigner::random();
-    let err = dchat_node::spawn_with(config, Secrets { anchor_key: Some(stranger) }).await.expect_err("refused");
-    assert!(format!("{err:#}").contains("may not anchor"), "says why: {err:#}");
+    let (d, mut config) = anchoring_setup(&anvil, dir.path()).await;
+    config.rooms.default_channel = None;
+    let operator = PrivateKeySigner::random();
+    let provider = ProviderBuilder::new().connect_http(anvil.url.parse().expect("url"));
+    let _: serde_json::Value = provider
+        .raw_request("anvil_setBalance".into(), (operator.address(), "0x8ac7230489e80000"))
+        .await
+        .expect("fund the operator");
+    let node = dchat_node::spawn_with(config, Secrets { anchor_key: Some(operator.clone()) }).await.expect("node");
+
+    let wallet = PrivateKeySigner::random();
+    let device = SigningKey::from_bytes(&rand::random());
+    let mut client = Client::new(node.url());
+    let s = SignIn { wallet: &wallet, device: Some(&device), box_key: None, ttl_secs: 600, chain_id: None };
+    client.sign_in(&s).await.expect("sign in");
+    let room = client.create_room(&wallet, &device, "open", RoomKind::Channel, &[]).await.expect("room");
+    let id = client.send_text(&room.id, &wallet, &device, "hello").await.expect("send").id;
+    let proof = proof_of(&node.url(), &id, None).await;
+    assert_eq!(proof["anchorer"].as_str(), Some(operator.address().to_checksum(None).as_str()));
+    let root: B256 = proof["root"].as_str().expect("root").parse().expect("b256");
+    let message: B256 = id.parse().expect("id");
+    let siblings = siblings_of(&proof);
+
+    let contract = Anchor::new(d.message_anchor, &provider);
+    let verify = || contract.verify(operator.address(), root, message, siblings.clone());
+    let trusted = || contract.verifyFromActiveNode(operator.address(), root, message, siblings.clone());
+    assert!(verify().call().await.expect("verify"), "anchored under the operator's key");
+    assert!(!trusted().call().await.expect("verify"), "not an active node yet");
+
+    let signer = ProviderBuilder::new()
+        .wallet(EthereumWallet::from(operator.clone()))
+        .connect_http(anvil.url.parse().expect("url"));
+    let receipt = Registry::new(d.node_registry, &signer)
+        .register(vec![0x00, 0x24, 0x01].into(), vec![], String::new())
+        .send()
+        .await
+        .expect("register")
+        .get_receipt()
+        .await
+        .expect("mined");
+    assert!(receipt.status());
+    assert!(trusted().call().await.expect("verify"), "an active node's anchor counts");
+    node.shutdown().await;
 }
 
 /// A node stopped while its anchoring transaction is still pending (the chain is not mining)
@@ -124,7 +216,6 @@ async fn a_key_the_contract_would_refuse_stops_the_node_at_start() {
 /// gets its proof.
 #[tokio::test]
 async fn a_restart_while_a_batch_is_pending_neither_loses_nor_repeats_it() {
-    use alloy::providers::Provider;
     let anvil = Anvil::start();
     let dir = tempfile::tempdir().expect("tempdir");
     let (d, mut config) = anchoring_setup(&anvil, dir.path()).await;
@@ -176,10 +267,13 @@ async fn a_restart_while_a_batch_is_pending_neither_loses_nor_repeats_it() {
         };
         roots.insert(proof["root"].as_str().expect("root").to_string());
     }
-    let contract = Anchor::new(d.message_anchor, &provider);
-    let count = contract.batchCount().call().await.expect("batchCount");
+    let events = anchored_events(&anvil, d.message_anchor).await;
     assert_eq!(roots.len(), 1, "one batch held every message");
-    assert_eq!(count, alloy::primitives::U256::from(1), "anchored exactly once");
+    assert_eq!(events.len(), 1, "anchored exactly once: {events:?}");
+    assert_eq!(format!("{}", events[0].1), *roots.first().expect("root"), "that batch");
+    // The restarted node found the transaction sent before the restart, from its log.
+    let proof = proof_of(&node.url(), &ids[0], None).await;
+    assert_eq!(proof["tx_hash"].as_str(), Some(format!("{}", events[0].3).as_str()), "{proof}");
     node.shutdown().await;
 }
 
@@ -187,7 +281,6 @@ async fn a_restart_while_a_batch_is_pending_neither_loses_nor_repeats_it() {
 /// batch is anchored once.
 #[tokio::test]
 async fn an_unmined_anchor_is_replaced_with_higher_fees() {
-    use alloy::providers::Provider;
     let anvil = Anvil::start();
     let dir = tempfile::tempdir().expect("tempdir");
     let (d, mut config) = anchoring_setup(&anvil, dir.path()).await;
@@ -242,7 +335,6 @@ async fn an_unmined_anchor_is_replaced_with_higher_fees() {
         assert!(tokio::time::Instant::now() < deadline, "not anchored after mining");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let contract = Anchor::new(d.message_anchor, &provider);
-    assert_eq!(contract.batchCount().call().await.expect("batchCount"), alloy::primitives::U256::from(1));
+    assert_eq!(anchored_events(&anvil, d.message_anchor).await.len(), 1, "anchored once");
     node.shutdown().await;
 }
