@@ -1,3 +1,5 @@
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { ed25519 } from "@noble/curves/ed25519.js";
 import { concat, keccak256, toBytes } from "viem";
@@ -325,4 +327,83 @@ describe("typing state", () => {
     t.ping(ROOM, 10_000);
     expect(t.stop(ROOM, 10_000 + TYPING_TTL_MS)).toBe(false);
   });
+});
+
+describe("shared vectors written by the protocol crate (protocol/testdata/social/vectors.json)", () => {
+  interface Case {
+    name: string;
+    kind: number;
+    room: string;
+    lamport: number;
+    payload: string;
+    mentions: string[];
+    reply_to: string;
+    body: string;
+    id: string;
+  }
+  const path = fileURLToPath(new URL("../../protocol/testdata/social/vectors.json", import.meta.url));
+  const v = JSON.parse(readFileSync(path, "utf8")) as { author: string; social_room: string; cases: Case[] };
+  // Only the body's device key matters here; the signature is not part of the vectors.
+  const vsigner = { address: v.author, signPublic: new Uint8Array(32).fill(0x55), signSecret: secret };
+  const at = 1767225600000;
+  const PEER = "0x" + "22".repeat(20);
+  const build = (c: Case) => {
+    const m = c.mentions;
+    switch (c.name) {
+      case "friend_request":
+        return composeContact(vsigner, c.lamport, "request", PEER, at);
+      case "friend_accept":
+        return composeContact(vsigner, c.lamport, "accept", PEER, at);
+      case "friend_decline":
+        return composeContact(vsigner, c.lamport, "decline", PEER, at);
+      case "friend_remove":
+        return composeContact(vsigner, c.lamport, "remove", PEER, at);
+      case "block":
+        return composeContact(vsigner, c.lamport, "block", PEER, at);
+      case "unblock":
+        return composeContact(vsigner, c.lamport, "unblock", PEER, at);
+      case "notifications_read_all":
+        return composeNotificationsRead(vsigner, c.lamport, at, [], at);
+      case "notifications_read_ids":
+        return composeNotificationsRead(vsigner, c.lamport, 0, ["0x" + "44".repeat(32)], at);
+      case "mute":
+        return composeMute(vsigner, c.lamport, "0x" + "33".repeat(32), true, at);
+      case "unmute":
+        return composeMute(vsigner, c.lamport, "0x" + "33".repeat(32), false, at);
+      case "hide_presence":
+        return composeSettings(vsigner, c.lamport, { hidePresence: true }, at);
+      case "show_presence":
+        return composeSettings(vsigner, c.lamport, { hidePresence: false }, at);
+      case "presence_online":
+        return composePresence(vsigner, c.lamport, "online", at);
+      case "presence_away":
+        return composePresence(vsigner, c.lamport, "away", at);
+      case "presence_offline":
+        return composePresence(vsigner, c.lamport, "offline", at);
+      case "read_mark":
+        return composeReadMark(vsigner, c.room, 12, "0x" + "44".repeat(32), at);
+      case "typing":
+        return composeTyping(vsigner, c.room, c.lamport, false, at);
+      case "typing_stopped":
+        return composeTyping(vsigner, c.room, c.lamport, true, at);
+      case "text_mention_reply":
+        return composeText(vsigner, c.room, c.lamport, "hi", at, { mentions: m, replyTo: c.reply_to });
+      default:
+        throw new Error(`no builder for ${c.name}`);
+    }
+  };
+
+  it("names the author's social id as this module computes it", () => {
+    expect(socialRoomId(v.author)).toBe(v.social_room);
+    expect(v.cases.length).toBeGreaterThanOrEqual(19);
+  });
+
+  for (const c of v.cases) {
+    it(`${c.name}: the same body bytes and id`, () => {
+      const env = build(c);
+      expect(toHex(env.body)).toBe(c.body);
+      expect(toHex(env.hash)).toBe(c.id);
+      expect(toHex(decodeBody(env.body).payload)).toBe(c.payload);
+    });
+  }
 });

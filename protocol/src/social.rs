@@ -542,4 +542,166 @@ mod tests {
             prop_assert!(reference.blocked_by.is_empty() || reference.link == Link::None);
         }
     }
+
+    fn vectors_path() -> std::path::PathBuf {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/social/vectors.json")
+    }
+
+    /// One body per social kind (and read marks, typing, presence, and a text with mentions and
+    /// a reply), as clients must encode them: `body` is the encoded `Body`, `id` its Keccak-256.
+    fn vector_cases() -> Vec<serde_json::Value> {
+        use crate::ids::to_hex;
+        let author = Address::from([0x11; 20]);
+        let peer = Address::from([0x22; 20]);
+        let room = [0x33u8; 32];
+        let message = [0x44u8; 32];
+        let social = social_room(&author);
+        let case = |name: &str,
+                    kind: Kind,
+                    room: &[u8],
+                    lamport: u64,
+                    payload: Vec<u8>,
+                    mentions: Vec<Vec<u8>>,
+                    reply_to: Vec<u8>| {
+            let body = Body {
+                version: 1,
+                room: room.to_vec(),
+                sender: author.to_vec(),
+                device_key: vec![0x55; 32],
+                timestamp_ms: 1_767_225_600_000,
+                lamport,
+                kind: kind as i32,
+                payload: payload.clone(),
+                mentions: mentions.clone(),
+                reply_to: reply_to.clone(),
+            };
+            let bytes = body.encode_to_vec();
+            serde_json::json!({
+                "name": name, "kind": kind as i32, "room": to_hex(room), "lamport": lamport,
+                "payload": to_hex(&payload), "mentions": mentions.iter().map(to_hex).collect::<Vec<_>>(),
+                "reply_to": to_hex(&reply_to), "body": to_hex(&bytes), "id": to_hex(keccak256(&bytes)),
+            })
+        };
+        let peer_payload = Peer { address: peer.to_vec() }.encode_to_vec();
+        let s = social.as_bytes();
+        vec![
+            case("friend_request", Kind::FriendRequest, s, 1, peer_payload.clone(), vec![], vec![]),
+            case("friend_accept", Kind::FriendAccept, s, 2, peer_payload.clone(), vec![], vec![]),
+            case("friend_decline", Kind::FriendDecline, s, 3, peer_payload.clone(), vec![], vec![]),
+            case("friend_remove", Kind::FriendRemove, s, 4, peer_payload.clone(), vec![], vec![]),
+            case("block", Kind::Block, s, 5, peer_payload.clone(), vec![], vec![]),
+            case("unblock", Kind::Unblock, s, 6, peer_payload, vec![], vec![]),
+            case(
+                "notifications_read_all",
+                Kind::NotificationsRead,
+                s,
+                7,
+                NotificationsRead { up_to_ms: 1_767_225_600_000, ids: vec![] }.encode_to_vec(),
+                vec![],
+                vec![],
+            ),
+            case(
+                "notifications_read_ids",
+                Kind::NotificationsRead,
+                s,
+                8,
+                NotificationsRead { up_to_ms: 0, ids: vec![message.to_vec()] }.encode_to_vec(),
+                vec![],
+                vec![],
+            ),
+            case("mute", Kind::Mute, s, 9, Mute { room: room.to_vec(), muted: true }.encode_to_vec(), vec![], vec![]),
+            case(
+                "unmute",
+                Kind::Mute,
+                s,
+                10,
+                Mute { room: room.to_vec(), muted: false }.encode_to_vec(),
+                vec![],
+                vec![],
+            ),
+            case(
+                "hide_presence",
+                Kind::Settings,
+                s,
+                11,
+                Settings { hide_presence: true }.encode_to_vec(),
+                vec![],
+                vec![],
+            ),
+            case(
+                "show_presence",
+                Kind::Settings,
+                s,
+                12,
+                Settings { hide_presence: false }.encode_to_vec(),
+                vec![],
+                vec![],
+            ),
+            case(
+                "presence_online",
+                Kind::Presence,
+                s,
+                13,
+                Presence { status: Status::Online as i32 }.encode_to_vec(),
+                vec![],
+                vec![],
+            ),
+            case(
+                "presence_away",
+                Kind::Presence,
+                s,
+                13,
+                Presence { status: Status::Away as i32 }.encode_to_vec(),
+                vec![],
+                vec![],
+            ),
+            case(
+                "presence_offline",
+                Kind::Presence,
+                s,
+                13,
+                Presence { status: Status::Offline as i32 }.encode_to_vec(),
+                vec![],
+                vec![],
+            ),
+            case(
+                "read_mark",
+                Kind::Receipt,
+                &room,
+                12,
+                ReadMark { lamport: 12, message: message.to_vec() }.encode_to_vec(),
+                vec![],
+                vec![],
+            ),
+            case("typing", Kind::Typing, &room, 12, Typing { stopped: false }.encode_to_vec(), vec![], vec![]),
+            case("typing_stopped", Kind::Typing, &room, 12, Typing { stopped: true }.encode_to_vec(), vec![], vec![]),
+            case("text_mention_reply", Kind::Text, &room, 13, b"hi".to_vec(), vec![peer.to_vec()], message.to_vec()),
+        ]
+    }
+
+    /// The shared vectors (`testdata/social/vectors.json`, also run by the dApp's tests).
+    #[test]
+    fn vectors_match() {
+        let text = std::fs::read_to_string(vectors_path()).expect("protocol/testdata/social/vectors.json");
+        let v: serde_json::Value = serde_json::from_str(&text).expect("json");
+        assert_eq!(v["social_room"], crate::ids::to_hex(social_room(&Address::from([0x11; 20])).as_bytes()));
+        assert_eq!(v["cases"].as_array().expect("cases"), &vector_cases());
+    }
+
+    /// Writes the vectors file (run with DCHAT_WRITE_VECTORS=1 and --ignored).
+    #[test]
+    #[ignore = "writes protocol/testdata/social/vectors.json"]
+    fn write_vectors() {
+        if std::env::var("DCHAT_WRITE_VECTORS").as_deref() != Ok("1") {
+            return;
+        }
+        let out = serde_json::json!({
+            "description": "dchat social envelope bodies (protocol/src/social.rs): author 0x11..11, peer 0x22..22, device key 0x55..55, timestamp_ms 1767225600000",
+            "author": crate::ids::to_hex([0x11u8; 20]),
+            "social_room": crate::ids::to_hex(social_room(&Address::from([0x11; 20])).as_bytes()),
+            "cases": vector_cases(),
+        });
+        std::fs::create_dir_all(vectors_path().parent().expect("dir")).expect("mkdir");
+        std::fs::write(vectors_path(), serde_json::to_string_pretty(&out).expect("json") + "\n").expect("write");
+    }
 }
