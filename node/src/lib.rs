@@ -16,6 +16,7 @@ pub mod registry;
 pub mod rooms;
 pub mod social;
 pub mod store;
+pub mod tips;
 
 use std::{net::SocketAddr, path::Path, sync::Arc, time::Duration};
 
@@ -213,6 +214,8 @@ pub async fn spawn_with(config: Config, secrets: Secrets) -> eyre::Result<NodeHa
         Err(e) => tracing::warn!(target: "node::media", code = e.code, "could not sweep unreferenced media"),
     }
     tracker.spawn(media::api::retention(state.clone()));
+    tracker.spawn(social::sweep_typing(state.clone()));
+    tracker.spawn(tips::run(state.clone()));
     if let (Some((target, key)), Some(rpc)) = (anchoring, state.config.rpc_url.clone()) {
         tracker.spawn(anchor::run(state.clone(), rpc, key, target, shutdown.clone()));
     }

@@ -58,6 +58,8 @@ pub struct SocialConfig {
     pub presence_per_sec: f64,
     /// Burst of presence envelopes.
     pub presence_burst: f64,
+    /// Tip notifications from the chain's `Payments` contract (`[social.tips]`).
+    pub tips: crate::tips::TipsConfig,
 }
 
 impl Default for SocialConfig {
@@ -73,6 +75,7 @@ impl Default for SocialConfig {
             typing_burst: 5.0,
             presence_per_sec: 0.2,
             presence_burst: 5.0,
+            tips: crate::tips::TipsConfig::default(),
         }
     }
 }
@@ -112,9 +115,26 @@ impl<K: Eq + Hash, V> Expiring<K, V> {
         self.map.get(key).map(|(v, e)| (v, *e))
     }
 
-    /// Drops `key`.
-    pub fn remove(&mut self, key: &K) {
-        self.map.remove(key);
+    /// Drops `key`; whether it was held.
+    pub fn remove(&mut self, key: &K) -> bool {
+        self.map.remove(key).is_some()
+    }
+
+    /// Whether as many entries are held as allowed.
+    pub fn is_full(&self) -> bool {
+        self.map.len() >= self.cap
+    }
+
+    /// Drops every entry expired at `now_ms` and returns their keys.
+    pub fn drain_expired(&mut self, now_ms: u64) -> Vec<K>
+    where
+        K: Clone,
+    {
+        let gone: Vec<K> = self.map.iter().filter(|(_, (_, e))| *e <= now_ms).map(|(k, _)| k.clone()).collect();
+        for k in &gone {
+            self.map.remove(k);
+        }
+        gone
     }
 
     /// Entries held.
@@ -160,6 +180,8 @@ pub struct Social {
     contact_limits: RateLimiter<Address>,
     typing_limits: RateLimiter<Address>,
     presence_limits: RateLimiter<Address>,
+    /// The tip follower's counters.
+    pub tips: crate::tips::TipMetrics,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -191,6 +213,7 @@ impl Social {
             ),
             typing_limits: RateLimiter::new(config.typing_per_sec, config.typing_burst, keys),
             presence_limits: RateLimiter::new(config.presence_per_sec, config.presence_burst, keys),
+            tips: crate::tips::TipMetrics::default(),
         }
     }
 
@@ -311,6 +334,16 @@ pub enum SocialEvent {
         /// Its last presence, ms.
         last_seen_ms: Option<u64>,
     },
+    /// A member stopped typing in a room: its indicator lapsed (`expired`), it said so
+    /// (`stopped`) or it posted a message there (`message`).
+    TypingStopped {
+        /// The room.
+        room: RoomId,
+        /// The member, EIP-55.
+        address: String,
+        /// `expired`, `stopped` or `message`.
+        reason: String,
+    },
     /// A member read a room up to a point.
     Read {
         /// The room.
@@ -325,9 +358,9 @@ pub enum SocialEvent {
 /// A notification as the API shows it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct NotificationView {
-    /// Id: the envelope that caused it.
+    /// Id: the envelope that caused it (for a tip, derived from its chain event).
     pub id: String,
-    /// `mention`, `reply`, `invite`, `contact_request` or `contact_accepted`.
+    /// `mention`, `reply`, `invite`, `contact_request`, `contact_accepted` or `tip`.
     pub kind: String,
     /// The room concerned, if any.
     pub room: Option<RoomId>,
@@ -337,6 +370,9 @@ pub struct NotificationView {
     pub created_ms: u64,
     /// Marked read.
     pub read: bool,
+    /// For a tip: what was paid, for which message (the actor is the tipper).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tip: Option<crate::tips::TipView>,
 }
 
 fn event_frame(e: &SocialEvent) -> Frame {
@@ -475,6 +511,7 @@ async fn contact(
                 room: None,
                 actor: v.sender,
                 created_ms: v.body.timestamp_ms,
+                detail: None,
             };
             notify(state, &peer, &n).await?;
         }
@@ -545,16 +582,54 @@ pub fn typing(state: &AppState, v: &Verified) -> Result<(), ApiError> {
     let social = &state.social;
     social.typing_limits.check(&v.sender).map_err(ApiError::rate_limited)?;
     let now_ms = state.now_ms();
-    let mut map = lock(&social.typing);
     if !on {
-        map.remove(&(v.room, v.sender));
+        let held = lock(&social.typing).remove(&(v.room, v.sender));
+        if held {
+            typing_stopped(state, &v.room, &v.sender, "stopped");
+        }
         return Ok(());
     }
     let expires_ms = v.body.timestamp_ms.min(now_ms) + social.config.typing_ttl_secs * 1000;
-    if !map.put((v.room, v.sender), (), expires_ms, now_ms) {
+    let (put, lapsed) = {
+        let mut map = lock(&social.typing);
+        // Lapsed indicators make room, and their subscribers hear they stopped.
+        let lapsed = if map.is_full() { map.drain_expired(now_ms) } else { Vec::new() };
+        (map.put((v.room, v.sender), (), expires_ms, now_ms), lapsed)
+    };
+    for (room, who) in lapsed {
+        typing_stopped(state, &room, &who, "expired");
+    }
+    if !put {
         return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "typing_full", "too many typing indicators"));
     }
     Ok(())
+}
+
+/// Tells a room's subscribers (but those who block `who`) that `who` stopped typing there.
+fn typing_stopped(state: &AppState, room: &RoomId, who: &Address, reason: &str) {
+    let e = SocialEvent::TypingStopped { room: *room, address: who.to_checksum(None), reason: reason.into() };
+    state.hub.publish_except(room, &event_frame(&e), |a| state.social.blocks(a, who));
+}
+
+/// Ends lapsed typing indicators until shutdown, telling each room's subscribers: a few times per
+/// TTL, so a `typing_stopped` frame follows the lapse closely.
+pub async fn sweep_typing(state: AppState) {
+    let ttl_ms = state.social.config.typing_ttl_secs.max(1) * 1000;
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis((ttl_ms / 8).clamp(50, 500)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = state.shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let lapsed = {
+            let mut map = lock(&state.social.typing);
+            if map.is_empty() { Vec::new() } else { map.drain_expired(state.now_ms()) }
+        };
+        for (room, who) in lapsed {
+            typing_stopped(&state, &room, &who, "expired");
+        }
+    }
 }
 
 /// Refuses a client's room change that would reach someone who blocked its author: a direct
@@ -575,8 +650,12 @@ pub fn refuse_blocked(state: &AppState, v: &Verified) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// After a room message or change is stored: notifies those it mentions, replies to or invites.
+/// After a room message or change is stored: ends its author's typing indicator in the room
+/// (for a text or media message) and notifies those it mentions, replies to or invites.
 pub async fn after_message(state: &AppState, v: &Verified) {
+    if matches!(v.kind, Kind::Text | Kind::Media) && lock(&state.social.typing).remove(&(v.room, v.sender)) {
+        typing_stopped(state, &v.room, &v.sender, "message");
+    }
     if let Err(e) = notify_message(state, v).await {
         tracing::warn!(target: "node::social", error = e.message, "notifying");
     }
@@ -628,26 +707,38 @@ async fn notify_message(state: &AppState, v: &Verified) -> Result<(), ApiError> 
             room: Some(v.room),
             actor: v.sender,
             created_ms: v.body.timestamp_ms,
+            detail: None,
         };
         notify(state, &to, &n).await?;
     }
     Ok(())
 }
 
-/// Stores a notification and pushes it live, unless its room is muted.
-async fn notify(state: &AppState, to: &Address, n: &Notification) -> Result<(), ApiError> {
+/// Stores a notification and pushes it live, unless its room is muted (or it is read already);
+/// `false` when it was stored before.
+pub(crate) async fn notify(state: &AppState, to: &Address, n: &Notification) -> Result<bool, ApiError> {
     if !state.store.insert_notification(to, n).await? {
-        return Ok(());
+        return Ok(false);
     }
     if let Some(room) = &n.room
         && mutes_of(&state.store, to).await?.contains(room)
     {
-        return Ok(());
+        return Ok(true);
     }
+    // A tip reaches the node some blocks after it was made: a device may have marked everything
+    // up to a later time read since, and then it arrives read.
+    let read = read_state(&state.store, to).await?.is_read(n);
     let unread = unread_notifications(state, to).await?;
-    let e = SocialEvent::Notification { notification: view(n, false), unread };
+    let e = SocialEvent::Notification { notification: view(n, read), unread };
     state.hub.send_to(&[*to], &event_frame(&e));
-    Ok(())
+    Ok(true)
+}
+
+/// The room of a tipped message, when this node holds the message and the wallet tipped is a
+/// member of its room (a tip names only a message hash; its room is not revealed to others).
+pub async fn tip_room(store: &Store, to: &Address, message: &B256) -> Result<Option<RoomId>, sqlx::Error> {
+    let Some(room) = store.message_room(message).await? else { return Ok(None) };
+    Ok(store.role(&room, to).await?.is_some().then_some(room))
 }
 
 /// The API view of a notification.
@@ -659,6 +750,7 @@ pub fn view(n: &Notification, read: bool) -> NotificationView {
         actor: n.actor.to_checksum(None),
         created_ms: n.created_ms,
         read,
+        tip: if n.kind == "tip" { crate::tips::view_of(n.detail.as_deref()) } else { None },
     }
 }
 

@@ -258,11 +258,12 @@ async fn metrics(State(state): State<AppState>) -> Response {
          dchat_presence_entries {}\n\
          # HELP dchat_typing_entries Typing indicators held in memory (capped).\n\
          # TYPE dchat_typing_entries gauge\n\
-         dchat_typing_entries {}\n",
+         dchat_typing_entries {}\n{}",
         state.hub.connections(),
         state.hub.dropped_slow(),
         state.social.presence_entries(),
         state.social.typing_entries(),
+        state.social.tips.render(),
     );
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }

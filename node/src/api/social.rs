@@ -296,7 +296,12 @@ pub struct NotificationsQuery {
     pub unread: bool,
     /// At most this many (default 50, at most the node's page limit).
     pub limit: Option<u32>,
+    /// Only this kind (`mention`, `reply`, `invite`, `contact_request`, `contact_accepted`, `tip`).
+    pub kind: Option<String>,
 }
+
+/// Notification kinds.
+const NOTIFICATION_KINDS: &[&str] = &["mention", "reply", "invite", "contact_request", "contact_accepted", "tip"];
 
 /// `GET /v1/notifications` reply.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -307,7 +312,7 @@ pub struct NotificationsReply {
     pub unread: u64,
 }
 
-/// The caller's notifications: mentions, replies, invites, contact requests and acceptances.
+/// The caller's notifications: mentions, replies, invites, contact requests and acceptances, tips.
 pub async fn notifications(
     State(state): State<AppState>,
     caller: Caller,
@@ -318,6 +323,14 @@ pub async fn notifications(
     if limit == 0 || limit > max {
         return Err(ApiError::bad_request("invalid_limit", format!("limit must be between 1 and {max}")));
     }
+    if let Some(kind) = &q.kind
+        && !NOTIFICATION_KINDS.contains(&kind.as_str())
+    {
+        return Err(ApiError::bad_request(
+            "invalid_kind",
+            format!("kind must be one of {}", NOTIFICATION_KINDS.join(", ")),
+        ));
+    }
     let me = caller.address;
     let rs = social::read_state(&state.store, &me).await?;
     let muted = social::mutes_of(&state.store, &me).await?;
@@ -327,10 +340,20 @@ pub async fn notifications(
     let all = state.store.notifications(&me, after, 100_000).await?;
     for n in &all {
         let read = rs.is_read(n);
-        if (q.unread && read) || n.room.is_some_and(|r| muted.contains(&r)) {
+        if (q.unread && read)
+            || n.room.is_some_and(|r| muted.contains(&r))
+            || q.kind.as_ref().is_some_and(|k| *k != n.kind)
+        {
             continue;
         }
-        out.push(social::view(n, read));
+        let mut view = social::view(n, read);
+        // A tipped message this node did not hold when the tip came may have arrived since.
+        if let Some(tip) = view.tip.as_ref().filter(|_| view.room.is_none())
+            && let Ok(message) = tip.message.parse::<dchat_protocol::B256>()
+        {
+            view.room = social::tip_room(&state.store, &me, &message).await?;
+        }
+        out.push(view);
         if out.len() >= limit as usize {
             break;
         }

@@ -24,8 +24,10 @@ pub struct Notification {
     pub room: Option<RoomId>,
     /// Who caused it.
     pub actor: Address,
-    /// When, ms (the causing envelope's timestamp).
+    /// When, ms (the causing envelope's timestamp; for a tip, its block's).
     pub created_ms: u64,
+    /// What caused it, as JSON, when the kind has more to say (a tip's amount and token).
+    pub detail: Option<String>,
 }
 
 fn u64_of(v: i64) -> u64 {
@@ -248,8 +250,8 @@ impl Store {
     /// Records a notification; `false` when it already was.
     pub async fn insert_notification(&self, address: &Address, n: &Notification) -> Result<bool, sqlx::Error> {
         let r = sqlx::query(
-            "INSERT INTO notifications (address, id, kind, room, actor, created_ms) VALUES ($1, $2, $3, $4, $5, $6)
-             ON CONFLICT DO NOTHING",
+            "INSERT INTO notifications (address, id, kind, room, actor, created_ms, detail)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
         )
         .bind(addr_bytes(address))
         .bind(n.id.as_slice())
@@ -257,6 +259,7 @@ impl Store {
         .bind(n.room.as_ref().map(|r| r.as_bytes().to_vec()))
         .bind(addr_bytes(&n.actor))
         .bind(to_i64(n.created_ms)?)
+        .bind(n.detail.clone())
         .execute(self.pool())
         .await?;
         Ok(r.rows_affected() == 1)
@@ -270,7 +273,7 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<Notification>, sqlx::Error> {
         let rows = sqlx::query(
-            "SELECT id, kind, room, actor, created_ms FROM notifications WHERE address = $1 AND created_ms > $2
+            "SELECT id, kind, room, actor, created_ms, detail FROM notifications WHERE address = $1 AND created_ms > $2
              ORDER BY created_ms DESC, id DESC LIMIT $3",
         )
         .bind(addr_bytes(address))
@@ -289,9 +292,52 @@ impl Store {
                     room: room.and_then(|r| RoomId::from_slice(&r).ok()),
                     actor: Address::from_slice(&actor),
                     created_ms: u64_of(r.try_get("created_ms")?),
+                    detail: r.try_get("detail")?,
                 })
             })
             .collect()
+    }
+}
+
+/// Chain followers' cursors.
+impl Store {
+    /// The next block `follower` reads of `contract`'s events on `chain_id`, if it has started.
+    pub async fn chain_cursor(
+        &self,
+        follower: &str,
+        chain_id: u64,
+        contract: &Address,
+    ) -> Result<Option<u64>, sqlx::Error> {
+        let next: Option<i64> = sqlx::query_scalar(
+            "SELECT next_block FROM chain_cursors WHERE follower = $1 AND chain_id = $2 AND contract = $3",
+        )
+        .bind(follower)
+        .bind(to_i64(chain_id)?)
+        .bind(addr_bytes(contract))
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(next.map(u64_of))
+    }
+
+    /// Sets the next block `follower` reads (every event below it is handled).
+    pub async fn set_chain_cursor(
+        &self,
+        follower: &str,
+        chain_id: u64,
+        contract: &Address,
+        next_block: u64,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO chain_cursors (follower, chain_id, contract, next_block) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (follower, chain_id, contract) DO UPDATE SET next_block = excluded.next_block",
+        )
+        .bind(follower)
+        .bind(to_i64(chain_id)?)
+        .bind(addr_bytes(contract))
+        .bind(to_i64(next_block)?)
+        .execute(self.pool())
+        .await?;
+        Ok(())
     }
 }
 

@@ -19,4 +19,5 @@ mod network;
 mod registry;
 mod rooms;
 mod social;
+mod tips;
 mod ws;

@@ -18,7 +18,7 @@ use prost::Message as _;
 use crate::common::{TestNode, User};
 
 /// Polls `check` until it holds, for at most `secs` seconds.
-async fn eventually<F, Fut>(secs: u64, what: &str, mut check: F)
+pub(crate) async fn eventually<F, Fut>(secs: u64, what: &str, mut check: F)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
@@ -30,14 +30,14 @@ where
     }
 }
 
-async fn connected(nodes: &[&TestNode]) {
+pub(crate) async fn connected(nodes: &[&TestNode]) {
     for n in nodes {
         eventually(15, "peers connect", || async { !n.p2p().peers().await.is_empty() }).await;
     }
 }
 
 /// Another device of `user`'s wallet, signed in at `node`.
-async fn other_device(node: &TestNode, user: &User) -> (SigningKey, Client) {
+pub(crate) async fn other_device(node: &TestNode, user: &User) -> (SigningKey, Client) {
     let device = SigningKey::from_bytes(&rand::random());
     let mut client = node.client();
     let s = SignIn { wallet: &user.wallet, device: Some(&device), box_key: None, ttl_secs: 3600, chain_id: None };
@@ -46,7 +46,7 @@ async fn other_device(node: &TestNode, user: &User) -> (SigningKey, Client) {
 }
 
 /// The next social event on a stream, skipping everything else, within `secs`.
-async fn next_social(stream: &mut Stream, secs: u64) -> SocialEvent {
+pub(crate) async fn next_social(stream: &mut Stream, secs: u64) -> SocialEvent {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
     loop {
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
@@ -673,4 +673,69 @@ async fn social_state_reaches_a_late_node_through_history_sync() {
     let mallory_on_b = User::sign_in_as(&b, &mallory).await;
     let direct = mallory_on_b.direct(&mallory.wallet, &mallory.device, &alice.addr()).await;
     assert_eq!(code(direct), (403, "blocked".into()));
+}
+
+/// The next `typing_stopped` frame on a stream: (room, who, reason).
+async fn next_typing_stopped(stream: &mut Stream, secs: u64) -> (dchat_protocol::RoomId, String, String) {
+    loop {
+        if let SocialEvent::TypingStopped { room, address, reason } = next_social(stream, secs).await {
+            return (room, address, reason);
+        }
+    }
+}
+
+#[tokio::test]
+async fn typing_stopped_frames_follow_a_lapse_a_stop_and_a_message_across_nodes() {
+    let ttl = 2;
+    let a = TestNode::with(|c| c.social.typing_ttl_secs = ttl).await;
+    let boot = a.addresses().await;
+    let b = TestNode::with(move |c| {
+        c.social.typing_ttl_secs = ttl;
+        c.p2p.bootstrap = boot;
+    })
+    .await;
+    connected(&[&a, &b]).await;
+    let alice = User::sign_in(&a).await;
+    let bob = User::sign_in(&b).await;
+    let room = alice.create_room("typing", RoomKind::Channel, &[bob.addr()]).await.expect("room");
+    eventually(15, "the room reaches node B", || async { bob.client.typing_in(&room.id).await.is_ok() }).await;
+    // Bob follows the room on node B; Alice types on node A.
+    let mut live = bob.client.stream(&[room.id]).await.expect("stream");
+    let mut local = alice.client.stream(&[room.id]).await.expect("stream");
+    let typing = |on: bool| alice.client.typing(&room.id, &alice.wallet, &alice.device, on);
+
+    // 1. Nothing refreshes it: it lapses after its TTL and both nodes say so.
+    let started = tokio::time::Instant::now();
+    typing(true).await.expect("typing");
+    let stopped = next_typing_stopped(&mut live, 10).await;
+    assert_eq!(stopped, (room.id, alice.address(), "expired".into()));
+    assert!(started.elapsed() >= Duration::from_millis(ttl * 1000 - 500), "stopped before its TTL");
+    assert_eq!(next_typing_stopped(&mut local, 10).await.2, "expired");
+    assert!(bob.client.typing_in(&room.id).await.expect("typing").is_empty());
+
+    // 2. An explicit stop, long before the TTL.
+    typing(true).await.expect("typing");
+    eventually(5, "node B shows her typing", || async {
+        bob.client.typing_in(&room.id).await.is_ok_and(|t| t.len() == 1)
+    })
+    .await;
+    typing(false).await.expect("stop");
+    assert_eq!(next_typing_stopped(&mut live, 5).await, (room.id, alice.address(), "stopped".into()));
+    assert_eq!(next_typing_stopped(&mut local, 5).await.2, "stopped");
+
+    // 3. Her message ends it.
+    typing(true).await.expect("typing");
+    eventually(5, "node B shows her typing", || async {
+        bob.client.typing_in(&room.id).await.is_ok_and(|t| t.len() == 1)
+    })
+    .await;
+    alice.client.send_text(&room.id, &alice.wallet, &alice.device, "done typing").await.expect("send");
+    assert_eq!(next_typing_stopped(&mut live, 5).await, (room.id, alice.address(), "message".into()));
+    assert_eq!(next_typing_stopped(&mut local, 5).await.2, "message");
+    assert!(bob.client.typing_in(&room.id).await.expect("typing").is_empty());
+
+    // A stop with no indicator held, and a lapse after the message, send nothing more.
+    typing(false).await.expect("stop");
+    let quiet = tokio::time::timeout(Duration::from_secs(ttl + 1), next_typing_stopped(&mut live, ttl + 2)).await;
+    assert!(quiet.is_err(), "an extra typing_stopped frame: {quiet:?}");
 }
