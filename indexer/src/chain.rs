@@ -37,7 +37,7 @@ use crate::{config::ChainConfig, now_ms, store::Store};
 
 sol! {
     /// MessageAnchor.
-    event Anchored(uint256 indexed batchId, bytes32 indexed root, address indexed anchorer, uint64 count);
+    event Anchored(address indexed anchorer, bytes32 indexed root, uint64 count);
 
     /// Payments.
     event Tipped(
@@ -153,8 +153,8 @@ pub struct ChainEvent {
     pub account: Option<Address>,
     /// Every field, as JSON (amounts as decimal strings).
     pub data: Value,
-    /// For `Anchored`: (batch id, root, anchorer, count).
-    pub anchor: Option<(u64, B256, Address, u64)>,
+    /// For `Anchored`: (anchorer, root, count).
+    pub anchor: Option<(Address, B256, u64)>,
 }
 
 fn dec<T: std::fmt::Display>(v: T) -> Value {
@@ -186,11 +186,10 @@ pub fn decode(log: &Log) -> Option<ChainEvent> {
     match topic0 {
         Anchored::SIGNATURE_HASH => {
             let v = ev!(Anchored);
-            let id = u64::try_from(v.batchId).ok()?;
             e.event = "Anchored";
             e.account = Some(v.anchorer);
-            e.data = json!({"batch_id": id, "root": v.root, "anchorer": v.anchorer, "count": v.count});
-            e.anchor = Some((id, v.root, v.anchorer, v.count));
+            e.data = json!({"anchorer": v.anchorer, "root": v.root, "count": v.count});
+            e.anchor = Some((v.anchorer, v.root, v.count));
         }
         Tipped::SIGNATURE_HASH => {
             let v = ev!(Tipped);
@@ -588,15 +587,16 @@ async fn insert_event(tx: &mut Transaction<'_, Postgres>, e: &ChainEvent) -> sql
     )
     .execute(&mut **tx)
     .await?;
-    if let Some((batch, root, anchorer, count)) = e.anchor {
+    if let Some((anchorer, root, count)) = e.anchor {
         sqlx::query!(
-            "INSERT INTO anchors (batch_id, root, anchorer, count, block_number, tx_hash)
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
-            i64_of(batch),
-            root.as_slice(),
-            anchorer.as_slice(),
-            i64_of(count),
+            "INSERT INTO anchors (block_number, log_index, contract, anchorer, root, count, tx_hash)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
             i64_of(e.block_number),
+            i64_of(e.log_index),
+            e.contract.as_slice(),
+            anchorer.as_slice(),
+            root.as_slice(),
+            i64_of(count),
             e.tx_hash.as_slice()
         )
         .execute(&mut **tx)
@@ -605,19 +605,21 @@ async fn insert_event(tx: &mut Transaction<'_, Postgres>, e: &ChainEvent) -> sql
     Ok(())
 }
 
-/// A stored anchored batch.
+/// A stored anchored batch: `anchorer` anchored `root` in `contract`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct AnchorRow {
-    /// Batch id.
-    pub batch_id: i64,
+    /// Account the root is anchored under, `0x` hex.
+    pub anchorer: String,
     /// Merkle root, `0x` hex.
     pub root: String,
-    /// Anchorer, `0x` hex.
-    pub anchorer: String,
-    /// Messages in the batch.
+    /// Messages in the batch, as the anchorer declared.
     pub count: i64,
+    /// `MessageAnchor` address, `0x` hex.
+    pub contract: String,
     /// Block number.
     pub block_number: i64,
+    /// Position of the `Anchored` log in the block.
+    pub log_index: i64,
     /// Transaction hash, `0x` hex.
     pub tx_hash: String,
 }
@@ -644,12 +646,25 @@ fn hex0x(b: &[u8]) -> String {
 }
 
 impl Store {
-    /// Anchored batches in batch id order after `after`, at most `limit`.
-    pub async fn anchors(&self, after: i64, limit: i64) -> sqlx::Result<Vec<AnchorRow>> {
+    /// Anchored batches in chain order after position `after` (block number, log index), at
+    /// most `limit`, optionally only those of one anchorer and/or one root.
+    pub async fn anchors(
+        &self,
+        anchorer: Option<&[u8]>,
+        root: Option<&[u8]>,
+        after: (i64, i64),
+        limit: i64,
+    ) -> sqlx::Result<Vec<AnchorRow>> {
         let rows = sqlx::query!(
-            "SELECT batch_id, root, anchorer, count, block_number, tx_hash FROM anchors
-             WHERE batch_id > $1 ORDER BY batch_id LIMIT $2",
-            after,
+            "SELECT anchorer, root, count, contract, block_number, log_index, tx_hash FROM anchors
+             WHERE (block_number, log_index) > ($1, $2)
+               AND ($3::bytea IS NULL OR anchorer = $3)
+               AND ($4::bytea IS NULL OR root = $4)
+             ORDER BY block_number, log_index LIMIT $5",
+            after.0,
+            after.1,
+            anchorer,
+            root,
             limit
         )
         .fetch_all(self.pool())
@@ -657,11 +672,12 @@ impl Store {
         Ok(rows
             .into_iter()
             .map(|r| AnchorRow {
-                batch_id: r.batch_id,
-                root: hex0x(&r.root),
                 anchorer: hex0x(&r.anchorer),
+                root: hex0x(&r.root),
                 count: r.count,
+                contract: hex0x(&r.contract),
                 block_number: r.block_number,
+                log_index: r.log_index,
                 tx_hash: hex0x(&r.tx_hash),
             })
             .collect())

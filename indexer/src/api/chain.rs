@@ -80,22 +80,44 @@ pub(super) async fn status(State(s): State<AppState>) -> Result<Json<Value>, Api
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct AnchorsQuery {
-    /// Batches after this id.
-    after: Option<i64>,
+    /// Only the anchors of this account.
+    anchorer: Option<String>,
+    /// Only the anchors of this root.
+    root: Option<String>,
+    /// `<block>-<log index>` of the last anchor seen.
+    after: Option<String>,
     /// Page size.
     limit: Option<u32>,
 }
 
-/// `GET /v1/chain/anchors?after=&limit=`: anchored batches in id order.
+/// `<block>-<log index>` cursor; before the first when absent.
+fn position_of(after: &Option<String>) -> Result<(i64, i64), ApiError> {
+    match after {
+        None => Ok((-1, -1)),
+        Some(a) => a
+            .split_once('-')
+            .and_then(|(b, l)| Some((b.parse::<i64>().ok()?, l.parse::<i64>().ok()?)))
+            .ok_or_else(|| ApiError::bad_request("invalid_cursor", "after must be <block>-<log index>")),
+    }
+}
+
+/// `GET /v1/chain/anchors?anchorer=&root=&after=<block>-<index>&limit=`: anchored batches in
+/// chain order, each `(anchorer, root)` with its count, contract, block, log index and
+/// transaction.
 pub(super) async fn anchors(
     State(s): State<AppState>,
     query: Result<Query<AnchorsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     configured(&s)?;
     let Query(q) = query.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
+    let anchorer = bytes_of("anchorer", "invalid_address", &q.anchorer, 20)?;
+    let root = bytes_of("root", "invalid_root", &q.root, 32)?;
+    let after = position_of(&q.after)?;
     let limit = limit_of(q.limit, s.config.search.max_limit)?;
-    let rows: Vec<AnchorRow> = s.store.anchors(q.after.unwrap_or(0), limit).await?;
-    let next = (rows.len() as i64 == limit).then(|| rows.last().map(|r| r.batch_id)).flatten();
+    let rows: Vec<AnchorRow> = s.store.anchors(anchorer.as_deref(), root.as_deref(), after, limit).await?;
+    let next = (rows.len() as i64 == limit)
+        .then(|| rows.last().map(|r| format!("{}-{}", r.block_number, r.log_index)))
+        .flatten();
     Ok(Json(json!({"anchors": rows, "next": next})))
 }
 
@@ -125,13 +147,7 @@ pub(super) async fn events(
     {
         return Err(ApiError::bad_request("unknown_event", format!("event must be one of {}", EVENTS.join(", "))));
     }
-    let after = match &q.after {
-        None => (-1, -1),
-        Some(a) => a
-            .split_once('-')
-            .and_then(|(b, l)| Some((b.parse::<i64>().ok()?, l.parse::<i64>().ok()?)))
-            .ok_or_else(|| ApiError::bad_request("invalid_cursor", "after must be <block>-<log index>"))?,
-    };
+    let after = position_of(&q.after)?;
     let filter = EventFilter {
         event: q.event.clone(),
         room: bytes_of("room", "invalid_room_id", &q.room, 32)?,

@@ -21,9 +21,12 @@ use serde_json::{Value, json};
 use crate::common::{Anvil, DEV_KEY, Env, repo, wait_for};
 
 sol! {
-    function anchor(bytes32 root, uint64 count) external returns (uint256 batchId);
+    function anchor(bytes32 root, uint64 count) external;
     function tip(address to, bytes32 messageHash) external payable;
 }
+
+/// anvil's second development account (a public test key).
+const OTHER_KEY: &str = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
 
 async fn deployed(anvil: &Anvil) -> Deployment {
     let owner: PrivateKeySigner = DEV_KEY.parse().expect("dev key");
@@ -155,7 +158,12 @@ async fn a_reorg_of_depth_3_leaves_exactly_the_canonical_events() {
     let roots: Vec<&str> =
         anchors["anchors"].as_array().expect("anchors").iter().map(|a| a["root"].as_str().expect("root")).collect();
     let want: Vec<String> = [1u8, 2, 3, 6].iter().map(|i| format!("{}", root(*i))).collect();
-    assert_eq!(roots, want, "batches 1-3 and the new 4th; r4 and r5 are gone: {anchors}");
+    assert_eq!(roots, want, "r1-r3 and the new chain's r6, in chain order; r4 and r5 are gone: {anchors}");
+    let anchorer = format!("{:#x}", wallet.address());
+    assert!(
+        anchors["anchors"].as_array().expect("anchors").iter().all(|a| a["anchorer"] == json!(anchorer)),
+        "{anchors}"
+    );
     let (_, tips) = env.get("/v1/chain/events?event=Tipped", None).await;
     let tips = tips["events"].as_array().expect("events").clone();
     assert_eq!(tips.len(), 1, "{tips:?}");
@@ -173,8 +181,9 @@ async fn events_wait_for_their_confirmations_and_bad_queries_get_codes() {
     let anvil = Anvil::start();
     let d = deployed(&anvil).await;
     let wallet: PrivateKeySigner = DEV_KEY.parse().expect("dev key");
-    let provider =
-        ProviderBuilder::new().wallet(EthereumWallet::from(wallet)).connect_http(anvil.url.parse().expect("url"));
+    let provider = ProviderBuilder::new()
+        .wallet(EthereumWallet::from(wallet.clone()))
+        .connect_http(anvil.url.parse().expect("url"));
     let mut env = Env::start().await;
     let mut config = env.config();
     config.chain = Some(chain_config(&anvil, &d, 3));
@@ -204,8 +213,42 @@ async fn events_wait_for_their_confirmations_and_bad_queries_get_codes() {
     })
     .await;
     let (_, anchors) = env.get("/v1/chain/anchors", None).await;
-    assert_eq!(anchors["anchors"][0]["tx_hash"], json!(format!("{:#x}", receipt.transaction_hash)));
-    assert_eq!(anchors["anchors"][0]["count"], 10);
+    let first = &anchors["anchors"][0];
+    assert_eq!(first["tx_hash"], json!(format!("{:#x}", receipt.transaction_hash)));
+    assert_eq!(first["count"], 10);
+    assert_eq!(first["anchorer"], json!(format!("{:#x}", wallet.address())), "{anchors}");
+    assert_eq!(first["root"], json!(B256::repeat_byte(9)), "{anchors}");
+    assert_eq!(first["contract"], json!(format!("{:#x}", d.message_anchor)), "{anchors}");
+
+    // Another account anchors the same root: its own anchor, listed beside the first.
+    let other: PrivateKeySigner = OTHER_KEY.parse().expect("key");
+    let other_address = other.address();
+    let other_provider =
+        ProviderBuilder::new().wallet(EthereumWallet::from(other)).connect_http(anvil.url.parse().expect("url"));
+    let receipt = other_provider
+        .send_transaction(anchor_tx(&d, B256::repeat_byte(9)))
+        .await
+        .expect("send")
+        .get_receipt()
+        .await
+        .expect("mined");
+    assert!(receipt.status(), "a second anchorer may anchor the same root");
+    let _: Value = provider.raw_request("anvil_mine".into(), (3u64,)).await.expect("mine");
+    let by_root = format!("/v1/chain/anchors?root={}", B256::repeat_byte(9));
+    wait_for("both anchors of the root", || async {
+        let (_, a) = env.get(&by_root, None).await;
+        a["anchors"].as_array().is_some_and(|a| a.len() == 2)
+    })
+    .await;
+    let (_, mine) = env.get(&format!("/v1/chain/anchors?anchorer={other_address:#x}"), None).await;
+    let mine = mine["anchors"].as_array().expect("anchors").clone();
+    assert_eq!(mine.len(), 1, "{mine:?}");
+    assert_eq!(mine[0]["tx_hash"], json!(format!("{:#x}", receipt.transaction_hash)));
+    // Paging: one per page, the cursor leads to the second.
+    let (_, page) = env.get("/v1/chain/anchors?limit=1", None).await;
+    let next = page["next"].as_str().expect("a next cursor").to_string();
+    let (_, page2) = env.get(&format!("/v1/chain/anchors?limit=1&after={next}"), None).await;
+    assert_eq!(page2["anchors"][0]["anchorer"], json!(format!("{other_address:#x}")), "{page2}");
 
     for (path, code) in [
         ("/v1/chain/events?event=Nope", "unknown_event"),
@@ -213,6 +256,9 @@ async fn events_wait_for_their_confirmations_and_bad_queries_get_codes() {
         ("/v1/chain/events?account=zz", "invalid_address"),
         ("/v1/chain/events?after=7", "invalid_cursor"),
         ("/v1/chain/anchors?limit=0", "invalid_limit"),
+        ("/v1/chain/anchors?after=7", "invalid_cursor"),
+        ("/v1/chain/anchors?root=0x12", "invalid_root"),
+        ("/v1/chain/anchors?anchorer=zz", "invalid_address"),
         ("/v1/chain/anchors?bogus=1", "invalid_query"),
     ] {
         let (status, body) = env.get(path, None).await;
