@@ -112,7 +112,7 @@ describe("social layer against a live node", () => {
     await go(bob, "#/");
     await bob.getByRole("link", { name: /Plans/ }).waitFor(WAIT);
     await bob.getByTestId("bell").click();
-    await bob.getByTestId("notifications").getByText(`${shortAddr(A)} added you to a room`).waitFor(WAIT);
+    await bob.getByTestId("notifications").getByText(`${shortAddr(A)} added you to Plans`).waitFor(WAIT);
     await bob.getByRole("button", { name: "Mark all read" }).click();
     await expect.poll(() => bob.getByTestId("bell-count").count(), WAIT).toBe(0);
     await bob.getByRole("button", { name: "Close notifications" }).click();
@@ -156,6 +156,11 @@ describe("social layer against a live node", () => {
     await bob.locator(`a[data-room-id="${groupId}"]`).click();
     await bob.locator("li.msg", { hasText: "lunch at noon?" }).waitFor(WAIT);
     expect(await bob.locator("li.msg.mentions-me", { hasText: "lunch at noon?" }).count()).toBe(1);
+    // The author's name opens their card: a contact, online.
+    await bob.locator("li.msg", { hasText: "lunch at noon?" }).getByRole("button", { name: `${shortAddr(A)}: contact and presence` }).click();
+    const card = bob.getByTestId("author-card");
+    await card.getByTestId("relation").filter({ hasText: "contact" }).waitFor(WAIT);
+    await card.locator('[data-testid="presence"][data-status="online"]').waitFor(WAIT);
     await expect.poll(async () => (await apiGet(bob, "/v1/unread")).rooms.find((r: { room: string }) => r.room === groupId)?.unread, WAIT).toBe(0);
     await expect.poll(() => laptopPlans.getByTestId("unread").count(), WAIT).toBe(0);
     // Alice's latest message is marked seen.

@@ -252,6 +252,9 @@ describe("notifications state", () => {
     const tip = { token: "0x" + "00".repeat(20), amount: "20000000000000000", fee: "200000000000000", message: MSG, chain_id: 31337 };
     expect(notificationText({ ...note("0x01", 1, "tip"), tip })).toBe("0x7099…79C8 tipped you 0.02 ETH");
     expect(notificationText(note("0x01", 1, "room_archived"))).toBe("0x7099…79C8: room archived");
+    expect(notificationText(note("0x01", 1, "mention"), "Plans")).toBe("0x7099…79C8 mentioned you in Plans");
+    expect(notificationText(note("0x01", 1, "invite"))).toBe("0x7099…79C8 added you to a room");
+    expect(notificationText(note("0x01", 1, "invite"), "Plans")).toBe("0x7099…79C8 added you to Plans");
     expect(formatWei("1500000000000000000")).toBe("1.5");
     expect(formatWei("x")).toBeUndefined();
   });

@@ -377,6 +377,12 @@ export class SocialStore {
     this.changed();
   }
 
+  /** The name a room shows with, if this wallet has it. */
+  roomName(id: string): string | undefined {
+    const r = this.chat.room(id);
+    return r ? this.chat.displayName(r) : undefined;
+  }
+
   // --- mutes and settings --------------------------------------------------------------------
 
   async loadMutes(): Promise<void> {

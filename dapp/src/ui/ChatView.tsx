@@ -15,7 +15,7 @@ import { VerifiedName } from "./ProfileView";
 import { SubscribePanel } from "./PolicyPanel";
 import type { SocialStore } from "../state/social";
 import { bodyRefs, parseMentions } from "../protocol/social";
-import { ContactButton, MuteButton, PresenceDot, RoomActivity } from "./social/parts";
+import { AuthorCard, ContactButton, MuteButton, PresenceDot, RoomActivity } from "./social/parts";
 import { applyMention, mentionMatches, mentionQuery } from "./social/mentions";
 
 export function ChatView({ store, social, roomId, session }: { store: ChatStore; social?: SocialStore; roomId: string; session: Session }) {
@@ -166,6 +166,7 @@ export function ChatView({ store, social, roomId, session }: { store: ChatStore;
             onRetry={view.encryptionRequired ? undefined : () => store.retry(roomId, m.id)}
             onReply={() => setReplyTo(m)}
             byId={byId}
+            social={social}
           />
         ))}
       </ol>
@@ -218,6 +219,7 @@ function MessageRow({
   onRetry,
   onReply,
   byId,
+  social,
 }: {
   m: ChatMessage;
   self: string;
@@ -225,8 +227,10 @@ function MessageRow({
   onRetry?: () => void;
   onReply?: () => void;
   byId?: Map<string, ChatMessage>;
+  social?: SocialStore;
 }) {
   const mine = m.sender.toLowerCase() === self.toLowerCase();
+  const [showAuthor, setShowAuthor] = useState(false);
   const refs = useMemo(() => bodyRefs(m.envelope), [m.envelope]);
   const mentionsMe = refs.mentions.includes(self.toLowerCase() as `0x${string}`);
   const replied = refs.replyTo ? byId?.get(refs.replyTo) : undefined;
@@ -266,11 +270,32 @@ function MessageRow({
   return (
     <li className={`msg ${mine ? "mine" : ""} ${m.status}${mentionsMe ? " mentions-me" : ""}`} data-id={m.id} data-status={m.status} data-mentions-me={mentionsMe || undefined}>
       <div className="meta">
-        <span className="sender" title={m.sender}>
-          {who}
-        </span>
+        {social && !mine ? (
+          <button
+            type="button"
+            className="sender linkish"
+            title={m.sender}
+            aria-expanded={showAuthor}
+            aria-label={`${who}: contact and presence`}
+            onClick={() => setShowAuthor((v) => !v)}
+          >
+            {who}
+          </button>
+        ) : (
+          <span className="sender" title={m.sender}>
+            {who}
+          </span>
+        )}
         <VerifiedName store={store} address={m.sender} />{" "}
         <time dateTime={new Date(m.timestamp_ms).toISOString()}>{formatTime(m.timestamp_ms)}</time>
+        {onReply && content && m.status === "sent" && (
+          <button type="button" className="linkish small reply-button" onClick={onReply} aria-label={`Reply to ${who}`} title="Reply">
+            <svg viewBox="0 0 24 24" fill="none" stroke="currentColor" strokeWidth="2" strokeLinecap="round" strokeLinejoin="round" aria-hidden="true">
+              <path d="M9 14 4 9l5-5" />
+              <path d="M4 9h10.5a5.5 5.5 0 0 1 0 11H11" />
+            </svg>
+          </button>
+        )}
         {m.encrypted && m.sealed === "open" && (
           <span className="muted small" title="End-to-end encrypted: opened with this device's key" data-testid="e2e-badge">
             {" "}
@@ -285,6 +310,7 @@ function MessageRow({
           </span>
         )}
       </div>
+      {showAuthor && social && <AuthorCard social={social} chat={store} address={m.sender} />}
       {refs.replyTo && (
         <span className="reply-context" data-testid="reply-context">
           ↪ {replied ? `${replied.sender.toLowerCase() === self.toLowerCase() ? "You" : shortAddress(replied.sender)}: ${messageSnippet(replied)}` : "in reply to an earlier message"}
@@ -292,14 +318,6 @@ function MessageRow({
       )}
       {body}
       <div className="msg-actions small">
-        {onReply && content && m.status === "sent" && (
-          <button type="button" className="linkish small reply-button" onClick={onReply} aria-label={`Reply to ${who}`} title="Reply">
-            <svg viewBox="0 0 24 24" fill="none" stroke="currentColor" strokeWidth="2" strokeLinecap="round" strokeLinejoin="round" aria-hidden="true">
-              <path d="M9 14 4 9l5-5" />
-              <path d="M4 9h10.5a5.5 5.5 0 0 1 0 11H11" />
-            </svg>
-          </button>
-        )}
         <AnchorBadge m={m} store={store} />
         {!mine && <TipButton m={m} store={store} />}
       </div>

@@ -26,15 +26,16 @@ export function formatWei(v: unknown): string | undefined {
 }
 
 /** The sentence of a notification, from its kind; unknown kinds say what the node named them. */
-export function notificationText(n: Notification): string {
+export function notificationText(n: Notification, roomName?: string): string {
   const who = shortAddress(n.actor);
+  const inRoom = roomName ? ` in ${roomName}` : "";
   switch (n.kind) {
     case "mention":
-      return `${who} mentioned you`;
+      return `${who} mentioned you${inRoom}`;
     case "reply":
-      return `${who} replied to your message`;
+      return `${who} replied to your message${inRoom}`;
     case "invite":
-      return `${who} added you to a room`;
+      return `${who} added you to ${roomName ?? "a room"}`;
     case "contact_request":
       return `${who} asked to be your contact`;
     case "contact_accepted":
@@ -48,7 +49,7 @@ export function notificationText(n: Notification): string {
       return eth ? `${who} tipped you ${amount} ETH` : `${who} tipped you ${amount} of token ${shortAddress(String(tip.token))}`;
     }
     default:
-      return `${who}: ${n.kind.replace(/_/g, " ")}`;
+      return `${who}: ${n.kind.replace(/_/g, " ")}${inRoom}`;
   }
 }
 
@@ -96,11 +97,11 @@ export default function NotificationsPanel({ social, onClose }: { social: Social
               {!n.read && <span className="visually-hidden">Unread: </span>}
               {n.room ? (
                 <a href={href({ name: "room", id: n.room.toLowerCase() })} onClick={onClose}>
-                  {notificationText(n)}
+                  {notificationText(n, n.room ? social.roomName(n.room) : undefined)}
                 </a>
               ) : n.kind.startsWith("contact") ? (
                 <a href={href({ name: "contacts" })} onClick={onClose}>
-                  {notificationText(n)}
+                  {notificationText(n, n.room ? social.roomName(n.room) : undefined)}
                 </a>
               ) : (
                 notificationText(n)
@@ -111,7 +112,7 @@ export default function NotificationsPanel({ social, onClose }: { social: Social
               </time>
             </span>
             {!n.read && (
-              <button type="button" className="small secondary" disabled={busy} onClick={() => void act(() => social.markNotification(n.id))} aria-label={`Mark read: ${notificationText(n)}`}>
+              <button type="button" className="small secondary" disabled={busy} onClick={() => void act(() => social.markNotification(n.id))} aria-label={`Mark read: ${notificationText(n, n.room ? social.roomName(n.room) : undefined)}`}>
                 Mark read
               </button>
             )}

@@ -191,6 +191,33 @@ export function ContactButton({ social, address }: { social: SocialStore; addres
   );
 }
 
+/** Under a message's author when their name is clicked: presence, contact, direct message. */
+export function AuthorCard({ social, chat, address }: { social: SocialStore; chat: ChatStore; address: string }) {
+  useSocial(social);
+  const [problem, setProblem] = useState<Problem>();
+  return (
+    <div className="author-card small" data-testid="author-card">
+      <PresenceDot social={social} address={address} /> <code title={address}>{shortAddress(address)}</code>{" "}
+      <span className="muted">{presenceText(social.presence(address))}</span> <ContactButton social={social} address={address} />
+      <button
+        type="button"
+        className="small secondary"
+        onClick={async () => {
+          try {
+            const room = await chat.startDirect(address);
+            window.location.hash = href({ name: "room", id: room.id.toLowerCase() });
+          } catch (err) {
+            setProblem(describeError(err));
+          }
+        }}
+      >
+        Message
+      </button>
+      {problem && <ProblemBox problem={problem} />}
+    </div>
+  );
+}
+
 /** Under the messages: who is typing, and who has seen this wallet's latest message. */
 export function RoomActivity({ social, chat, room, self }: { social: SocialStore; chat: ChatStore; room: string; self: string }) {
   useSocial(social);
