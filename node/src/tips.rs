@@ -395,6 +395,24 @@ mod tests {
     }
 
     #[test]
+    fn config_reads_from_the_social_table() {
+        let c: crate::config::Config = toml::from_str(
+            "rpc_url = \"http://127.0.0.1:8545\"\n[social.tips]\npayments = \"0x9fE46736679d2D9a65F0992F2272dE9f3c7fa6e0\"\nconfirmations = 5\n",
+        )
+        .expect("parses");
+        assert_eq!(c.social.tips.confirmations, 5);
+        assert_eq!(
+            c.social.tips.payments.map(|a| a.to_checksum(None)).as_deref(),
+            Some("0x9fE46736679d2D9a65F0992F2272dE9f3c7fa6e0")
+        );
+        assert!(c.social.tips.enabled && c.social.tips.max_range == 1000);
+        assert!(
+            toml::from_str::<crate::config::Config>("[social.tips]\nconfirmation = 1").is_err(),
+            "typos are refused"
+        );
+    }
+
+    #[test]
     fn backoff_doubles_up_to_a_minute() {
         let base = Duration::from_millis(500);
         assert_eq!(backoff(base, 1), Duration::from_secs(1));

@@ -479,7 +479,14 @@ async fn run(args: Args) -> eyre::Result<()> {
                     for n in &n.notifications {
                         let room = n.room.map(|r| format!(" in {r}")).unwrap_or_default();
                         let mark = if n.read { " " } else { "*" };
-                        println!("{mark} {}  {} from {}{room}", n.id, n.kind, n.actor);
+                        // A tip's amount, in the token's smallest unit (wei for ETH).
+                        let paid = n.tip.as_ref().map_or_else(String::new, |t| {
+                            let zero = alloy::primitives::Address::ZERO.to_checksum(None);
+                            let unit =
+                                if t.token == zero { "wei".to_string() } else { format!("of token {}", t.token) };
+                            format!(": {} {unit} for message {}", t.amount, t.message)
+                        });
+                        println!("{mark} {}  {} from {}{room}{paid}", n.id, n.kind, n.actor);
                     }
                     println!("{} unread", n.unread);
                 }
