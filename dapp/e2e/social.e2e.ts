@@ -211,6 +211,29 @@ describe("social layer against a live node", () => {
     await screenshot(alice, "social-09-reply");
   });
 
+  it("a muted room's mentions stay off the bell until it is unmuted", async () => {
+    await go(bob, `#/room/${groupId}`);
+    const mute = bob.getByTestId("mute");
+    await mute.click();
+    await expect.poll(() => mute.getAttribute("aria-pressed"), WAIT).toBe("true");
+    expect((await apiGet(bob, "/v1/mutes")).rooms).toEqual([groupId]);
+    await go(bob, "#/");
+    const before = (await apiGet(bob, "/v1/notifications?unread=true")).unread;
+    const composer = alice.getByRole("textbox", { name: "Message Plans" });
+    // A whole address typed by hand is a mention too (and Enter sends it).
+    await composer.fill(`quiet please @${B}`);
+    await composer.press("Enter");
+    await alice.locator('li.msg[data-status="sent"]', { hasText: "quiet please" }).waitFor(WAIT);
+    await bob.locator(`a[data-room-id="${groupId}"]`).getByTestId("unread").filter({ hasText: "1" }).waitFor(WAIT);
+    await bob.waitForTimeout(1_000);
+    expect((await apiGet(bob, "/v1/notifications?unread=true")).unread).toBe(before);
+    expect(await bob.getByTestId("bell-count").count()).toBe(before === 0 ? 0 : 1);
+    await go(bob, `#/room/${groupId}`);
+    await bob.getByTestId("mute").click();
+    await expect.poll(() => bob.getByTestId("mute").getAttribute("aria-pressed"), WAIT).toBe("false");
+    expect((await apiGet(bob, "/v1/mutes")).rooms).toEqual([]);
+  });
+
   it("a stranger's direct message waits under Requests until accepted", async () => {
     const carol = await signedIn(KEYS.carol, "Carol Wallet");
     await carol.getByRole("link", { name: "New direct message" }).click();

@@ -213,6 +213,8 @@ describe("mentions and replies in the body", () => {
     expect(applyMention(text, q.start, text.length, BOB)).toEqual({ text: `hi @${BOB} `, caret: 4 + 42 + 1 });
     expect(mentionQuery("mail@0x70", 9)).toBeUndefined();
     expect(mentionQuery("hi @", 4)).toEqual({ start: 3, prefix: "" });
+    // A whole address needs no completion.
+    expect(mentionQuery(`hi @${BOB}`, 4 + 42)).toBeUndefined();
   });
 });
 

@@ -7,6 +7,8 @@ export function mentionQuery(text: string, caret: number): { start: number; pref
   const m = /(^|\s)@(0?x?[0-9a-fA-F]{0,40})$/.exec(before);
   if (!m) return undefined;
   const prefix = m[2]!;
+  // A whole address is typed: nothing to complete (Enter sends).
+  if (/^0x[0-9a-fA-F]{40}$/.test(prefix)) return undefined;
   return { start: caret - prefix.length - 1, prefix: prefix.toLowerCase() };
 }
 

@@ -45,11 +45,15 @@ export function Bell({ social }: { social: SocialStore }) {
   useSocial(social);
   const [open, setOpen] = useState(false);
   const ref = useRef<HTMLDivElement>(null);
+  const button = useRef<HTMLButtonElement>(null);
   const n = social.notifications.unread;
   useEffect(() => {
     if (!open) return;
     const onKey = (e: KeyboardEvent) => {
-      if (e.key === "Escape") setOpen(false);
+      if (e.key === "Escape") {
+        setOpen(false);
+        button.current?.focus();
+      }
     };
     const onClick = (e: MouseEvent) => {
       if (ref.current && !ref.current.contains(e.target as Node)) setOpen(false);
@@ -66,6 +70,7 @@ export function Bell({ social }: { social: SocialStore }) {
       <button
         type="button"
         className="secondary small bell"
+        ref={button}
         aria-expanded={open}
         aria-haspopup="dialog"
         aria-label={n > 0 ? `Notifications, ${n} unread` : "Notifications"}
@@ -87,7 +92,13 @@ export function Bell({ social }: { social: SocialStore }) {
       </button>
       {open && (
         <Suspense fallback={<div className="notifications-panel muted small">Loading…</div>}>
-          <NotificationsPanel social={social} onClose={() => setOpen(false)} />
+          <NotificationsPanel
+            social={social}
+            onClose={() => {
+              setOpen(false);
+              button.current?.focus();
+            }}
+          />
         </Suspense>
       )}
     </div>
