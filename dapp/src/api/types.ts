@@ -135,7 +135,8 @@ export interface ProofReply {
   id: Hex;
   chain_id: number;
   contract: string;
-  batch_id: number;
+  /** The account the root is anchored under (the node's anchor key). */
+  anchorer: string;
   root: Hex;
   proof: Hex[];
   tx_hash: Hex | null;

@@ -1,5 +1,5 @@
 // dchat's contracts through the user's wallet (EIP-1193): tips and paid-room subscriptions on
-// `Payments`, anchored batches on `MessageAnchor` (docs/contracts.md). Reads go through the
+// `Payments`, anchored roots on `MessageAnchor` (docs/contracts.md). Reads go through the
 // wallet's `eth_call`, so the dApp needs no RPC URL of its own.
 
 import { decodeFunctionResult, encodeFunctionData, type EIP1193Provider } from "viem";
@@ -35,13 +35,38 @@ export const PAYMENTS_ABI = [
 export const ANCHOR_ABI = [
   {
     type: "function",
-    name: "batch",
+    name: "anchorOf",
     stateMutability: "view",
-    inputs: [p("batchId", "uint256")],
-    outputs: [{ name: "", type: "tuple", components: [p("root", "bytes32"), p("count", "uint64"), p("anchorer", "address"), p("timestamp", "uint64"), p("blockNumber", "uint64")] }],
+    inputs: [p("anchorer", "address"), p("root", "bytes32")],
+    outputs: [{ name: "record", type: "tuple", components: [p("count", "uint64"), p("timestamp", "uint64"), p("blockNumber", "uint64")] }],
   },
-  { type: "function", name: "verify", stateMutability: "view", inputs: [p("batchId", "uint256"), p("messageHash", "bytes32"), p("proof", "bytes32[]")], outputs: [p("", "bool")] },
+  {
+    type: "function",
+    name: "verify",
+    stateMutability: "view",
+    inputs: [p("anchorer", "address"), p("root", "bytes32"), p("messageHash", "bytes32"), p("proof", "bytes32[]")],
+    outputs: [p("", "bool")],
+  },
+  {
+    type: "function",
+    name: "verifyFromActiveNode",
+    stateMutability: "view",
+    inputs: [p("anchorer", "address"), p("root", "bytes32"), p("messageHash", "bytes32"), p("proof", "bytes32[]")],
+    outputs: [p("", "bool")],
+  },
 ] as const;
+
+/** What `MessageAnchor` says about an anchored message (docs/contracts.md#messageanchor). */
+export interface AnchorCheck {
+  /** `verify(anchorer, root, id, proof)`: the anchorer anchored the root and it holds the message. */
+  included: boolean;
+  /** `verifyFromActiveNode`: that, and the anchorer runs an active node in NodeRegistry now. */
+  activeNode: boolean;
+  /** Block of the anchoring (0 when the anchorer never anchored the root). */
+  block: bigint;
+  /** Its time, Unix seconds. */
+  timestamp: bigint;
+}
 
 export const ZERO_ADDRESS = "0x0000000000000000000000000000000000000000";
 
@@ -135,17 +160,17 @@ export class ChainClient {
     return this.send(payments, data, 0n);
   }
 
-  /** The root `MessageAnchor` holds for a batch. */
-  async batchRoot(anchor: string, batchId: number): Promise<Hex> {
-    const data = encodeFunctionData({ abi: ANCHOR_ABI, functionName: "batch", args: [BigInt(batchId)] });
-    const r = decodeFunctionResult({ abi: ANCHOR_ABI, functionName: "batch", data: await this.call(anchor, data) });
-    return r.root.toLowerCase() as Hex;
-  }
-
-  /** `MessageAnchor.verify(batchId, id, proof)`. */
-  async verifyOnChain(anchor: string, batchId: number, id: Hex, proof: Hex[]): Promise<boolean> {
-    const data = encodeFunctionData({ abi: ANCHOR_ABI, functionName: "verify", args: [BigInt(batchId), id, proof] });
-    return decodeFunctionResult({ abi: ANCHOR_ABI, functionName: "verify", data: await this.call(anchor, data) });
+  /** Asks `MessageAnchor` whether `anchorer` anchored `root` with `id` in it, and whether it runs an active node. */
+  async checkAnchor(anchor: string, anchorer: string, root: Hex, id: Hex, proof: Hex[]): Promise<AnchorCheck> {
+    const who = anchorer as `0x${string}`;
+    const verifyData = encodeFunctionData({ abi: ANCHOR_ABI, functionName: "verify", args: [who, root, id, proof] });
+    const activeData = encodeFunctionData({ abi: ANCHOR_ABI, functionName: "verifyFromActiveNode", args: [who, root, id, proof] });
+    const recordData = encodeFunctionData({ abi: ANCHOR_ABI, functionName: "anchorOf", args: [who, root] });
+    const [verified, active, recorded] = await Promise.all([this.call(anchor, verifyData), this.call(anchor, activeData), this.call(anchor, recordData)]);
+    const included = decodeFunctionResult({ abi: ANCHOR_ABI, functionName: "verify", data: verified });
+    const activeNode = decodeFunctionResult({ abi: ANCHOR_ABI, functionName: "verifyFromActiveNode", data: active });
+    const record = decodeFunctionResult({ abi: ANCHOR_ABI, functionName: "anchorOf", data: recorded });
+    return { included, activeNode, block: record.blockNumber, timestamp: record.timestamp };
   }
 }
 

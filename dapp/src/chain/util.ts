@@ -30,6 +30,15 @@ function lessOrEqual(a: Uint8Array, b: Uint8Array): boolean {
   return true;
 }
 
+/** What "Check on chain" says, from `MessageAnchor`'s answers about an anchored message. */
+export function describeAnchorCheck(c: { included: boolean; activeNode: boolean; block: bigint }, anchorer: string): string {
+  if (!c.included) return `The contract does NOT confirm this proof: ${anchorer} did not anchor this root with this message in it.`;
+  const by = `Verified on chain: MessageAnchor.verify returned true; ${anchorer} anchored this root in block ${c.block}.`;
+  return c.activeNode
+    ? `${by} The anchorer runs an active node in NodeRegistry.`
+    : `${by} The anchorer is not an active node in NodeRegistry, so only its own word vouches for the batch.`;
+}
+
 /** Wei from a decimal ETH amount typed by the user; throws a readable error. */
 export function parseEth(text: string): bigint {
   const t = text.trim();

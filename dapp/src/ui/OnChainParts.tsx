@@ -2,7 +2,7 @@
 // tipping the sender through the wallet.
 
 import { useState } from "react";
-import { formatEth, parseEth, proofRoot, TxRevertedError } from "../chain/util";
+import { describeAnchorCheck, formatEth, parseEth, proofRoot, TxRevertedError } from "../chain/util";
 import { describeError } from "../lib/errors";
 import type { ChatMessage, ChatStore } from "../state/chat";
 import { chainName } from "../wallet/wallet";
@@ -26,8 +26,8 @@ export function AnchorBadge({ m, store }: { m: ChatMessage; store: ChatStore }) 
     setCheck("Checking with the contract…");
     try {
       const { chain } = await store.onchain.connect(store.info, proof.chain_id);
-      const [root, ok] = await Promise.all([chain.batchRoot(proof.contract, proof.batch_id), chain.verifyOnChain(proof.contract, proof.batch_id, m.id, proof.proof)]);
-      setCheck(ok && root === proof.root.toLowerCase() ? "Verified on chain: MessageAnchor.verify returned true for this batch." : "The contract does NOT confirm this proof.");
+      const result = await chain.checkAnchor(proof.contract, proof.anchorer, proof.root, m.id, proof.proof);
+      setCheck(describeAnchorCheck(result, proof.anchorer));
     } catch (err) {
       setCheck(errorText(err));
     }
@@ -40,7 +40,7 @@ export function AnchorBadge({ m, store }: { m: ChatMessage; store: ChatStore }) 
         className="linkish small anchored"
         aria-expanded={open}
         data-testid="anchored-badge"
-        title="This message's hash is in a batch anchored on chain"
+        title="This message's hash is in a batch whose root is anchored on chain"
         onClick={() => setOpen((v) => !v)}
       >
         ⚓ anchored
@@ -54,8 +54,10 @@ export function AnchorBadge({ m, store }: { m: ChatMessage; store: ChatStore }) 
             <dd>
               <code title={proof.contract}>{shortAddress(proof.contract)}</code> (MessageAnchor)
             </dd>
-            <dt>Batch</dt>
-            <dd data-testid="proof-batch">#{proof.batch_id}</dd>
+            <dt>Anchored by</dt>
+            <dd data-testid="proof-anchorer">
+              <code title={proof.anchorer}>{shortAddress(proof.anchorer)}</code>
+            </dd>
             <dt>Merkle root</dt>
             <dd>
               <code title={proof.root}>{shortId(proof.root)}</code>
