@@ -8,6 +8,7 @@ use dchat_protocol::{Address, B256, Delegation, RoomId, envelope::Verified, room
 use sqlx::{Any, Pool, Row, any::AnyRow, pool::PoolOptions};
 use tokio::sync::{mpsc, oneshot};
 
+mod cache;
 mod rooms;
 mod social;
 pub use rooms::{EpochKey, MemberView};
@@ -152,6 +153,7 @@ pub struct Store {
     pool: Pool<Any>,
     backend: Backend,
     writer: mpsc::Sender<WriteJob>,
+    cache: std::sync::Arc<cache::Cache>,
 }
 
 fn addr_bytes(a: &Address) -> &[u8] {
@@ -205,8 +207,9 @@ impl Store {
         };
         migrated.map_err(|e| sqlx::Error::Migrate(Box::new(e)))?;
         let (writer_tx, writer_rx) = mpsc::channel(4 * MAX_BATCH);
-        tokio::spawn(writer(pool.clone(), backend, writer_rx));
-        Ok(Self { pool, backend, writer: writer_tx })
+        let cache = std::sync::Arc::new(cache::Cache::default());
+        tokio::spawn(writer(pool.clone(), backend, writer_rx, cache.clone()));
+        Ok(Self { pool, backend, writer: writer_tx, cache })
     }
 
     /// A transaction that writes. SQLite takes the write lock up front (`BEGIN IMMEDIATE`):
@@ -284,16 +287,41 @@ impl Store {
         message: &str,
         signature: &[u8],
     ) -> Result<bool, sqlx::Error> {
-        let row = sqlx::query(
-            "SELECT 1 FROM delegations WHERE device_key = $1 AND wallet = $2 AND message = $3 AND signature = $4 LIMIT 1",
+        let Ok(key) = <[u8; 32]>::try_from(device_key) else { return Ok(false) };
+        let rows = self.device_rows(&key).await?;
+        Ok(rows.iter().any(|r| r.wallet == *wallet && r.message == message && r.signature == signature))
+    }
+
+    /// Every stored delegation of a device key, latest expiry first (from memory when cached).
+    async fn device_rows(&self, device_key: &[u8; 32]) -> Result<cache::Delegations, sqlx::Error> {
+        if let Some(d) = self.cache.delegations(device_key) {
+            return Ok(d);
+        }
+        let ticket = self.cache.ticket();
+        let rows = sqlx::query(
+            "SELECT wallet, not_before, expires_at, message, signature, revoked_at FROM delegations
+             WHERE device_key = $1 ORDER BY expires_at DESC",
         )
-        .bind(device_key)
-        .bind(addr_bytes(wallet))
-        .bind(message)
-        .bind(signature)
-        .fetch_optional(&self.pool)
+        .bind(device_key.as_slice())
+        .fetch_all(&self.pool)
         .await?;
-        Ok(row.is_some())
+        let rows: cache::Delegations = std::sync::Arc::new(
+            rows.iter()
+                .map(|r| {
+                    let wallet: Vec<u8> = r.try_get("wallet")?;
+                    Ok(cache::DelegationRow {
+                        wallet: Address::from_slice(&wallet),
+                        not_before: r.try_get("not_before")?,
+                        expires_at: r.try_get("expires_at")?,
+                        message: r.try_get("message")?,
+                        signature: r.try_get("signature")?,
+                        revoked: r.try_get::<Option<i64>, _>("revoked_at")?.is_some(),
+                    })
+                })
+                .collect::<Result<Vec<_>, sqlx::Error>>()?,
+        );
+        self.cache.put_delegations(ticket, device_key, &rows);
+        Ok(rows)
     }
 
     /// Stores a delegation (idempotent). Returns `false` when the device key already belongs
@@ -327,43 +355,46 @@ impl Store {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        tx.commit().await?;
+        let committed = tx.commit().await;
+        self.cache.delegation_changed(&d.device_key);
+        committed?;
         Ok(true)
     }
 
     /// The live delegations of a device key: (wallet, not-before, expiry), latest expiry first.
     pub async fn delegations(&self, device_key: &[u8; 32]) -> Result<Vec<(Address, i64, i64)>, sqlx::Error> {
-        let rows = sqlx::query(
-            "SELECT wallet, not_before, expires_at FROM delegations
-             WHERE device_key = $1 AND revoked_at IS NULL ORDER BY expires_at DESC",
-        )
-        .bind(device_key.as_slice())
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                let wallet: Vec<u8> = r.try_get("wallet")?;
-                Ok((Address::from_slice(&wallet), r.try_get("not_before")?, r.try_get("expires_at")?))
-            })
-            .collect()
+        let rows = self.device_rows(device_key).await?;
+        Ok(rows.iter().filter(|r| !r.revoked).map(|r| (r.wallet, r.not_before, r.expires_at)).collect())
     }
 
     /// A room by id.
     pub async fn room(&self, id: &RoomId) -> Result<Option<Room>, sqlx::Error> {
+        if let Some(r) = self.cache.room(id) {
+            return Ok(r);
+        }
+        let ticket = self.cache.ticket();
         let row = sqlx::query("SELECT id, kind, name, owner, created_at, max_lamport, policy FROM rooms WHERE id = $1")
             .bind(id.as_bytes().as_slice())
             .fetch_optional(&self.pool)
             .await?;
-        row.map(|r| room_from_row(&r)).transpose()
+        let room = row.map(|r| room_from_row(&r)).transpose()?;
+        self.cache.put_room(ticket, id, &room);
+        Ok(room)
     }
 
     /// A member's role, if a member.
     pub async fn role(&self, room: &RoomId, address: &Address) -> Result<Option<String>, sqlx::Error> {
-        sqlx::query_scalar("SELECT role FROM members WHERE room = $1 AND address = $2")
+        if let Some(r) = self.cache.role(room, address) {
+            return Ok(r);
+        }
+        let ticket = self.cache.ticket();
+        let role = sqlx::query_scalar("SELECT role FROM members WHERE room = $1 AND address = $2")
             .bind(room.as_bytes().as_slice())
             .bind(addr_bytes(address))
             .fetch_optional(&self.pool)
-            .await
+            .await?;
+        self.cache.put_role(ticket, room, address, &role);
+        Ok(role)
     }
 
     /// The rooms an address belongs to, with its role, oldest first.
@@ -431,7 +462,12 @@ const MAX_BATCH: usize = 256;
 /// The writer task: takes what is queued (up to [`MAX_BATCH`]), applies it in one transaction,
 /// commits once and answers every caller. If the batch fails as a whole, each message is
 /// retried alone so one bad write does not fail the others.
-async fn writer(pool: Pool<Any>, backend: Backend, mut rx: mpsc::Receiver<WriteJob>) {
+async fn writer(
+    pool: Pool<Any>,
+    backend: Backend,
+    mut rx: mpsc::Receiver<WriteJob>,
+    cache: std::sync::Arc<cache::Cache>,
+) {
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -440,7 +476,16 @@ async fn writer(pool: Pool<Any>, backend: Backend, mut rx: mpsc::Receiver<WriteJ
                 Err(_) => break,
             }
         }
-        match commit(&pool, backend, &batch).await {
+        let changed: Vec<RoomId> =
+            batch.iter().filter(|j| j.message.kind.is_control()).map(|j| j.message.room).collect();
+        let result = commit(&pool, backend, &batch).await;
+        // Invalidate before anyone hears back, so a caller's next read sees its own write.
+        let lamports: Vec<(RoomId, u64)> = match &result {
+            Ok(_) => batch.iter().map(|j| (j.message.room, j.message.body.lamport)).collect(),
+            Err(_) => Vec::new(),
+        };
+        cache.committed(&changed, &lamports);
+        match result {
             Ok(results) => {
                 for (job, fresh) in batch.into_iter().zip(results) {
                     let _ = job.reply.send(Ok(fresh));
@@ -452,6 +497,11 @@ async fn writer(pool: Pool<Any>, backend: Backend, mut rx: mpsc::Receiver<WriteJ
             Err(_) => {
                 for job in batch {
                     let one = commit(&pool, backend, std::slice::from_ref(&job)).await.map(|r| r[0]);
+                    if job.message.kind.is_control() {
+                        cache.committed(&[job.message.room], &[]);
+                    } else if one.is_ok() {
+                        cache.committed(&[], &[(job.message.room, job.message.body.lamport)]);
+                    }
                     let _ = job.reply.send(one);
                 }
             }
@@ -559,17 +609,13 @@ impl Store {
     /// with `skew` seconds of tolerance as when it was accepted), to send along with an envelope
     /// signed then.
     pub async fn certificate(&self, device_key: &[u8], at: i64, skew: i64) -> Result<Option<Certificate>, sqlx::Error> {
-        let row = sqlx::query(
-            "SELECT message, signature FROM delegations
-             WHERE device_key = $1 AND not_before <= $2 AND expires_at > $3
-             ORDER BY expires_at DESC LIMIT 1",
-        )
-        .bind(device_key)
-        .bind(at + skew)
-        .bind(at - skew)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|r| Ok(Certificate { message: r.try_get("message")?, signature: r.try_get("signature")? })).transpose()
+        let Ok(key) = <[u8; 32]>::try_from(device_key) else { return Ok(None) };
+        let rows = self.device_rows(&key).await?;
+        // Rows are latest expiry first: the first that covers `at` is the one to send.
+        Ok(rows
+            .iter()
+            .find(|r| r.not_before <= at + skew && r.expires_at > at - skew)
+            .map(|r| Certificate { message: r.message.clone(), signature: r.signature.clone() }))
     }
 
     /// Count and fingerprint of one room.

@@ -235,11 +235,18 @@ impl Store {
 
     /// Whether `epoch` is an effective epoch of `room`.
     pub async fn has_epoch(&self, room: &RoomId, epoch: &B256) -> Result<bool, sqlx::Error> {
+        if self.cache.has_epoch(room, epoch) {
+            return Ok(true);
+        }
+        let ticket = self.cache.ticket();
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM epochs WHERE room = $1 AND epoch = $2")
             .bind(room.as_bytes().as_slice())
             .bind(epoch.as_slice())
             .fetch_one(&self.pool)
             .await?;
+        if n > 0 {
+            self.cache.put_epoch(ticket, room, epoch);
+        }
         Ok(n > 0)
     }
 
