@@ -50,14 +50,43 @@ struct Db {
 
 impl Db {
     async fn create() -> Self {
+        let name = format!("dchat_bench_{}", hex::encode(rand::random::<[u8; 6]>()));
+        let db = Self::named(name);
+        db.create_now().await;
+        db
+    }
+
+    /// A database of a fixed name on `DCHAT_TEST_PG_URL`'s server, not created yet.
+    fn named(name: String) -> Self {
         let base =
             std::env::var("DCHAT_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-        let name = format!("dchat_bench_{}", hex::encode(rand::random::<[u8; 6]>()));
-        let mut conn = sqlx::PgConnection::connect(&base).await.expect("connect to PostgreSQL (DCHAT_TEST_PG_URL)");
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await.expect("create");
         let mut url = url::Url::parse(&base).expect("url");
         url.set_path(&name);
         Self { base, name, url: url.to_string() }
+    }
+
+    async fn create_now(&self) {
+        let mut conn =
+            sqlx::PgConnection::connect(&self.base).await.expect("connect to PostgreSQL (DCHAT_TEST_PG_URL)");
+        let sql = format!("CREATE DATABASE {}", self.name);
+        sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await.expect("create");
+    }
+
+    async fn exists(&self) -> bool {
+        let mut conn =
+            sqlx::PgConnection::connect(&self.base).await.expect("connect to PostgreSQL (DCHAT_TEST_PG_URL)");
+        sqlx::query_scalar::<_, bool>("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(&self.name)
+            .fetch_one(&mut conn)
+            .await
+            .expect("pg_database")
+    }
+
+    async fn drop_if_exists(&self) {
+        if let Ok(mut conn) = sqlx::PgConnection::connect(&self.base).await {
+            let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+            sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await.expect("drop");
+        }
     }
 
     async fn drop_now(self) {
@@ -355,63 +384,39 @@ async fn search() {
         .expect("sign in");
     let token = client.token().expect("token").to_string();
 
-    let db = Db::create().await;
-    let store = Store::connect(&db.url).await.expect("store");
+    // The loaded data set is kept between runs under a fixed name (loading 1M rows takes
+    // minutes); it is reused when it was loaded with the same sizes and generator, and loaded
+    // afresh with DCHAT_BENCH_SEARCH_REBUILD=1. Migrations added since the load run on it at
+    // connect, as they would on a deployed index.
+    let db = Db::named("dchat_bench_search".to_string());
+    let rebuild = std::env::var("DCHAT_BENCH_SEARCH_REBUILD").is_ok_and(|v| !v.is_empty() && v != "0");
     let mut rng = StdRng::seed_from_u64(11);
     let words = Words::new(&mut rng, 20_000);
     let rooms: Vec<RoomId> = (0..100).map(|_| RoomId(rng.r#gen::<[u8; 32]>())).collect();
     let users: Vec<Address> = (0..n_users).map(|_| Address::from(rng.r#gen::<[u8; 20]>())).collect();
-    const FIRST: &[&str] =
-        &["ada", "alan", "grace", "linus", "barbara", "ken", "margaret", "dennis", "frances", "edsger"];
-    const LAST: &[&str] = &["lovelace", "turing", "hopper", "torvalds", "liskov", "thompson", "hamilton", "ritchie"];
-    let load = Instant::now();
-    {
-        let mut tx = store.pool().begin().await.expect("tx");
-        for (i, r) in rooms.iter().enumerate() {
-            sqlx::query("INSERT INTO rooms (id, kind, name, policy, synced_at) VALUES ($1, 'channel', $2, 'open', 0)")
-                .bind(r.as_bytes().as_slice())
-                .bind(format!("channel {i}"))
-                .execute(&mut *tx)
-                .await
-                .expect("room");
-        }
-        tx.commit().await.expect("commit");
-        let mut users_copy = String::new();
-        let mut members_copy = String::new();
-        for (i, u) in users.iter().enumerate() {
-            let hexa = hex::encode(u);
-            let name = if i % 5 == 0 {
-                format!("{} {} {i}", FIRST[rng.gen_range(0..FIRST.len())], LAST[rng.gen_range(0..LAST.len())])
-            } else {
-                "\\N".into()
-            };
-            let verified = if i % 5 == 0 { "t" } else { "f" };
-            let _ = writeln!(users_copy, "\\\\x{hexa}\t0x{hexa}\t{name}\t{verified}\t0");
-            let _ =
-                writeln!(members_copy, "\\\\x{}\t\\\\x{hexa}\tmember", hex::encode(rooms[i % rooms.len()].as_bytes()));
-        }
-        for (sql, data) in [
-            ("COPY users (address, address_hex, name, verified, updated_at) FROM STDIN", users_copy),
-            ("COPY members (room, address, role) FROM STDIN", members_copy),
-        ] {
-            let mut copy = store.pool().copy_in_raw(sql).await.expect("copy");
-            copy.send(data.into_bytes()).await.expect("send");
-            copy.finish().await.expect("finish");
-        }
-        let chunk = 100_000;
-        let mut seq = 1;
-        while (seq as usize) <= n_messages {
-            let count = chunk.min(n_messages + 1 - seq as usize);
-            let rows = generated_messages(&mut rng, &words, &rooms, &users, count, seq);
-            copy_rows(&store, &rows).await;
-            seq += count as i64;
-        }
-        sqlx::query("VACUUM ANALYZE").execute(store.pool()).await.expect("analyze");
+    let reuse = !rebuild && db.exists().await && loaded_dataset(&db.url).await == Some((n_messages, n_users));
+    if !reuse {
+        db.drop_if_exists().await;
+        db.create_now().await;
     }
-    println!(
-        "search: loaded {n_messages} messages in 100 public channels and {n_users} users (20% named) in {:.0} s",
-        load.elapsed().as_secs_f64()
-    );
+    let store = Store::connect(&db.url).await.expect("store");
+    if reuse {
+        sqlx::query("ANALYZE").execute(store.pool()).await.expect("analyze");
+        println!(
+            "search: reusing database {} ({n_messages} messages, {n_users} users; DCHAT_BENCH_SEARCH_REBUILD=1 loads \
+             it afresh)",
+            db.name
+        );
+    } else {
+        let load = Instant::now();
+        load_search_data(&store, &mut rng, &words, &rooms, &users, n_messages).await;
+        println!(
+            "search: loaded {n_messages} messages in 100 public channels and {n_users} users (20% named) in {:.0} s \
+             into database {} (kept for the next run)",
+            load.elapsed().as_secs_f64(),
+            db.name
+        );
+    }
     store.close().await;
 
     let mut ix =
@@ -455,7 +460,87 @@ async fn search() {
     report("users, trigram match on names and addresses", &users_t, &baseline, 10.0);
     indexer.shutdown().await;
     node.shutdown().await;
-    db.drop_now().await;
+}
+
+/// Version of the search data set's generator: a database loaded by another version is loaded
+/// again.
+const SEARCH_DATASET_VERSION: i64 = 1;
+
+/// Sizes of the search data set already loaded in `url`, when it is complete and of this
+/// generator's version.
+async fn loaded_dataset(url: &str) -> Option<(usize, usize)> {
+    let mut conn = sqlx::PgConnection::connect(url).await.ok()?;
+    let row: (i64, i64, i64) =
+        sqlx::query_as("SELECT messages, users, version FROM bench_search_dataset").fetch_one(&mut conn).await.ok()?;
+    (row.2 == SEARCH_DATASET_VERSION).then_some((row.0 as usize, row.1 as usize))
+}
+
+const FIRST: &[&str] = &["ada", "alan", "grace", "linus", "barbara", "ken", "margaret", "dennis", "frances", "edsger"];
+const LAST: &[&str] = &["lovelace", "turing", "hopper", "torvalds", "liskov", "thompson", "hamilton", "ritchie"];
+
+/// Loads the search data set with `COPY`, analyses it, and records its sizes last (so an
+/// interrupted load is never reused).
+async fn load_search_data(
+    store: &Store,
+    rng: &mut StdRng,
+    words: &Words,
+    rooms: &[RoomId],
+    users: &[Address],
+    n_messages: usize,
+) {
+    let mut tx = store.pool().begin().await.expect("tx");
+    for (i, r) in rooms.iter().enumerate() {
+        sqlx::query("INSERT INTO rooms (id, kind, name, policy, synced_at) VALUES ($1, 'channel', $2, 'open', 0)")
+            .bind(r.as_bytes().as_slice())
+            .bind(format!("channel {i}"))
+            .execute(&mut *tx)
+            .await
+            .expect("room");
+    }
+    tx.commit().await.expect("commit");
+    let mut users_copy = String::new();
+    let mut members_copy = String::new();
+    for (i, u) in users.iter().enumerate() {
+        let hexa = hex::encode(u);
+        let name = if i % 5 == 0 {
+            format!("{} {} {i}", FIRST[rng.gen_range(0..FIRST.len())], LAST[rng.gen_range(0..LAST.len())])
+        } else {
+            "\\N".into()
+        };
+        let verified = if i % 5 == 0 { "t" } else { "f" };
+        let _ = writeln!(users_copy, "\\\\x{hexa}\t0x{hexa}\t{name}\t{verified}\t0");
+        let _ = writeln!(members_copy, "\\\\x{}\t\\\\x{hexa}\tmember", hex::encode(rooms[i % rooms.len()].as_bytes()));
+    }
+    for (sql, data) in [
+        ("COPY users (address, address_hex, name, verified, updated_at) FROM STDIN", users_copy),
+        ("COPY members (room, address, role) FROM STDIN", members_copy),
+    ] {
+        let mut copy = store.pool().copy_in_raw(sql).await.expect("copy");
+        copy.send(data.into_bytes()).await.expect("send");
+        copy.finish().await.expect("finish");
+    }
+    let chunk = 100_000;
+    let mut seq = 1;
+    while (seq as usize) <= n_messages {
+        let count = chunk.min(n_messages + 1 - seq as usize);
+        let rows = generated_messages(rng, words, rooms, users, count, seq);
+        copy_rows(store, &rows).await;
+        seq += count as i64;
+    }
+    sqlx::query("VACUUM ANALYZE").execute(store.pool()).await.expect("analyze");
+    sqlx::query(
+        "CREATE TABLE bench_search_dataset (messages BIGINT NOT NULL, users BIGINT NOT NULL, version BIGINT NOT NULL)",
+    )
+    .execute(store.pool())
+    .await
+    .expect("dataset table");
+    sqlx::query("INSERT INTO bench_search_dataset VALUES ($1, $2, $3)")
+        .bind(n_messages as i64)
+        .bind(users.len() as i64)
+        .bind(SEARCH_DATASET_VERSION)
+        .execute(store.pool())
+        .await
+        .expect("dataset row");
 }
 
 fn main() {
