@@ -79,6 +79,30 @@ pub struct Hit {
     pub rank: Option<f32>,
 }
 
+/// How many of the newest matches public full-text search ranks.
+pub const RANKED_MATCHES: i64 = 1000;
+
+/// Messages are walked in buckets of `1 << BUCKET_SHIFT` seqs (the `(seq >> 12)` key of the
+/// `messages_window_tsv` index; the queries spell the shift out, as the index does).
+const BUCKET_SHIFT: u32 = 12;
+
+/// Seqs per bucket.
+const BUCKET_SEQS: i64 = 1 << BUCKET_SHIFT;
+
+/// At most this many buckets per query of the newest-first walk.
+const MAX_WINDOW_BUCKETS: i64 = 256;
+
+/// A public full-text match: a message of a public channel and its rank for the query.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Match {
+    /// Message id (32 bytes).
+    pub id: Vec<u8>,
+    /// Position in the node's log.
+    pub seq: i64,
+    /// `ts_rank_cd` of the message for the query.
+    pub rank: f32,
+}
+
 /// A user hit.
 #[derive(Debug, Clone)]
 pub struct UserHit {
@@ -252,7 +276,9 @@ impl Store {
     }
 
     /// Ranked full-text search over public channels (one channel when `room` is given): the
-    /// newest 1000 matches are ranked, so a common word costs no more than a rare one.
+    /// newest [`RANKED_MATCHES`] matches are ranked (`ts_rank_cd`, ties newest first) and the
+    /// page `offset..offset + limit` of that ranking is returned with highlights. A common word
+    /// costs no more than a rare one: see [`Store::newest_public_matches`].
     pub async fn search_public(
         &self,
         q: &str,
@@ -260,31 +286,32 @@ impl Store {
         limit: i64,
         offset: i64,
     ) -> sqlx::Result<Vec<Hit>> {
+        let mut ranked = self.newest_public_matches(q, room, RANKED_MATCHES).await?;
+        ranked.sort_by(|a, b| b.rank.total_cmp(&a.rank).then(b.seq.cmp(&a.seq)));
+        let page: Vec<Match> = ranked
+            .into_iter()
+            .skip(usize::try_from(offset).unwrap_or(usize::MAX))
+            .take(usize::try_from(limit).unwrap_or(0))
+            .collect();
+        if page.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<&[u8]> = page.iter().map(|m| m.id.as_slice()).collect();
         let rows = sqlx::query!(
-            r#"WITH cand AS (
-                 SELECT m.id, m.room, m.sender, m.seq, m.timestamp_ms, m.body, m.tsv, r.name AS room_name
-                 FROM messages m JOIN rooms r ON r.id = m.room
-                 WHERE r.kind = 'channel' AND m.tsv @@ websearch_to_tsquery('simple', $1)
-                   AND ($2::bytea IS NULL OR m.room = $2)
-                 ORDER BY m.seq DESC LIMIT 1000),
-             hits AS (
-                 SELECT cand.*, ts_rank_cd(cand.tsv, websearch_to_tsquery('simple', $1)) AS rank FROM cand
-                 ORDER BY rank DESC, cand.seq DESC LIMIT $3 OFFSET $4)
-             SELECT hits.id AS "id!", hits.room AS "room!", hits.sender AS "sender!",
-                    hits.timestamp_ms AS "timestamp_ms!", hits.body, hits.room_name AS "room_name!",
-                    hits.rank AS "rank!",
-                    ts_headline('simple', hits.body, websearch_to_tsquery('simple', $1),
+            r#"SELECT m.id, m.room, m.sender, m.timestamp_ms, m.body, r.name AS room_name,
+                    ts_headline('simple', m.body, websearch_to_tsquery('simple', $1),
                         'StartSel=<b>, StopSel=</b>, MaxFragments=2, MaxWords=20, MinWords=5') AS highlight
-             FROM hits ORDER BY hits.rank DESC, hits.seq DESC"#,
+             FROM messages m JOIN rooms r ON r.id = m.room
+             WHERE m.id = ANY($2::bytea[])"#,
             q,
-            room.map(|r| r.as_bytes().to_vec()),
-            limit,
-            offset
+            &ids[..] as &[&[u8]]
         )
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter()
-            .map(|r| {
+        let mut by_id: HashMap<Vec<u8>, _> = rows.into_iter().map(|r| (r.id.clone(), r)).collect();
+        page.iter()
+            .filter_map(|m| by_id.remove(&m.id).map(|r| (m.rank, r)))
+            .map(|(rank, r)| {
                 Ok(Hit {
                     id: b256(&r.id)?,
                     room: room_id(&r.room)?,
@@ -293,10 +320,93 @@ impl Store {
                     timestamp_ms: r.timestamp_ms,
                     body: r.body,
                     highlight: r.highlight,
-                    rank: Some(r.rank),
+                    rank: Some(rank),
                 })
             })
             .collect()
+    }
+
+    /// The newest `want` messages of public channels (of `room` only, when given) matching
+    /// `q` (`websearch_to_tsquery`, `simple`), newest first, each with its `ts_rank_cd`.
+    ///
+    /// Exactly what `… ORDER BY seq DESC LIMIT want` over every match returns, without reading
+    /// every match: messages are walked newest first in windows of whole seq buckets
+    /// (`seq >> 12`, the first key of the `messages_window_tsv` index), so each window's matches
+    /// come from the index without touching the heap rows of older ones. The first window is
+    /// the newest bucket; the next ones are sized from the matches per seq seen so far, to hold
+    /// what is still missing with a margin. Once the older buckets are expected to hold no more
+    /// than twice what is missing (a rare word), the rest is read in one query through the
+    /// word's own index entries. Which windows are read only changes the cost, never the rows:
+    /// every query takes the newest of its matches, below everything read before.
+    pub async fn newest_public_matches(&self, q: &str, room: Option<&RoomId>, want: i64) -> sqlx::Result<Vec<Match>> {
+        let room = room.map(|r| r.as_bytes().to_vec());
+        let mut found: Vec<Match> = Vec::new();
+        let Some(top) = sqlx::query_scalar!("SELECT max(seq) FROM messages").fetch_one(&self.pool).await? else {
+            return Ok(found);
+        };
+        // Buckets above `next` have been read: `read` seqs, up to the newest message.
+        let mut next = top >> BUCKET_SHIFT;
+        let mut read = 0_i64;
+        while next >= 0 {
+            let need = want - i64::try_from(found.len()).unwrap_or(i64::MAX);
+            if need <= 0 {
+                break;
+            }
+            let per_seq = found.len() as f64 / read.max(1) as f64;
+            let below = (next + 1) << BUCKET_SHIFT;
+            if read > 0 && per_seq * below as f64 <= 2.0 * need as f64 {
+                let rows = sqlx::query!(
+                    r#"SELECT c.id AS "id!", c.seq AS "seq!",
+                            ts_rank_cd(c.tsv, websearch_to_tsquery('simple', $1)) AS "rank!"
+                     FROM (SELECT m.id, m.seq, m.tsv FROM messages m JOIN rooms r ON r.id = m.room
+                           WHERE r.kind = 'channel' AND m.seq < $2
+                             AND m.tsv @@ websearch_to_tsquery('simple', $1)
+                             AND ($3::bytea IS NULL OR m.room = $3)
+                           ORDER BY m.seq DESC LIMIT $4) c
+                     ORDER BY c.seq DESC"#,
+                    q,
+                    below,
+                    room.as_deref(),
+                    need
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                found.extend(rows.into_iter().map(|r| Match { id: r.id, seq: r.seq, rank: r.rank }));
+                break;
+            }
+            let width = if read == 0 {
+                // The newest bucket is still filling: when it holds less than half a bucket, the
+                // first window takes the one below too, so the first estimate has a fair sample.
+                if top - (next << BUCKET_SHIFT) < BUCKET_SEQS / 2 { 2 } else { 1 }
+            } else {
+                // Enough buckets for what is missing at the rate seen so far, with a margin;
+                // growing at most 16-fold per step, so a low early estimate costs little.
+                let estimate = (1.25 * need as f64 / per_seq / BUCKET_SEQS as f64).ceil() as i64;
+                estimate.clamp(1, (16 * read / BUCKET_SEQS).clamp(1, MAX_WINDOW_BUCKETS))
+            };
+            let lowest = (next - width + 1).max(0);
+            let buckets: Vec<i64> = (lowest..=next).rev().collect();
+            let rows = sqlx::query!(
+                r#"SELECT c.id AS "id!", c.seq AS "seq!",
+                        ts_rank_cd(c.tsv, websearch_to_tsquery('simple', $1)) AS "rank!"
+                 FROM (SELECT m.id, m.seq, m.tsv FROM messages m JOIN rooms r ON r.id = m.room
+                       WHERE r.kind = 'channel' AND (m.seq >> 12) = ANY($2::int8[])
+                         AND m.tsv @@ websearch_to_tsquery('simple', $1)
+                         AND ($3::bytea IS NULL OR m.room = $3)
+                       ORDER BY m.seq DESC LIMIT $4) c
+                 ORDER BY c.seq DESC"#,
+                q,
+                &buckets[..],
+                room.as_deref(),
+                need
+            )
+            .fetch_all(&self.pool)
+            .await?;
+            found.extend(rows.into_iter().map(|r| Match { id: r.id, seq: r.seq, rank: r.rank }));
+            read = top + 1 - (lowest << BUCKET_SHIFT);
+            next = lowest - 1;
+        }
+        Ok(found)
     }
 
     /// Messages of one (encrypted) room carrying, for every group, at least one of its
@@ -343,21 +453,45 @@ impl Store {
 
     /// Users whose address or name resembles `q`, among those `caller` may know of: members of
     /// public channels, people sharing a room with the caller, and users with a profile.
+    ///
+    /// A user matches by name (the lowercase name contains `q`, or its trigram similarity to
+    /// `q` reaches `pg_trgm.similarity_threshold`) or by address (the lowercase hex address
+    /// contains `q`); the score is the similarity of what matched (the higher of the two when
+    /// both did). Best first, ties by address. Each side keeps its own best `limit`: a user in
+    /// the overall best `limit` is among the best `limit` of the side its score comes from, so
+    /// the merge is exact. A name comes only from a profile, so a user found by name is always
+    /// visible and only address matches are checked for visibility, best first, until `limit`
+    /// of them pass (one index lookup each: the checks are scalar subqueries so that the planner
+    /// cannot turn them into a hash of every member).
     pub async fn search_users(&self, q: &str, caller: &Address, limit: i64) -> sqlx::Result<Vec<UserHit>> {
         let q = q.trim().to_lowercase();
         let like = format!("%{}%", q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
         let rows = sqlx::query!(
-            r#"SELECT u.address, u.name, u.verified,
-                    GREATEST(similarity(u.address_hex, $1), similarity(coalesce(lower(u.name), ''), $1)) AS "score!"
-             FROM users u
-             WHERE (u.address_hex LIKE $2 OR lower(u.name) LIKE $2 OR lower(u.name) % $1)
-               AND (u.name IS NOT NULL
-                    OR u.address = $3
-                    OR EXISTS (SELECT 1 FROM members m JOIN rooms r ON r.id = m.room
-                               WHERE m.address = u.address AND r.kind = 'channel')
-                    OR EXISTS (SELECT 1 FROM members a JOIN members b ON a.room = b.room
-                               WHERE a.address = u.address AND b.address = $3))
-             ORDER BY 4 DESC, u.address_hex LIMIT $4"#,
+            r#"WITH by_name AS (
+                 SELECT u.address, u.address_hex, similarity(lower(u.name), $1) AS score
+                 FROM users u
+                 WHERE lower(u.name) LIKE $2 OR lower(u.name) % $1
+                 ORDER BY score DESC, u.address_hex LIMIT $4),
+             by_address AS (
+                 SELECT a.address, a.address_hex, a.score
+                 FROM (SELECT u.address, u.address_hex, u.name, similarity(u.address_hex, $1) AS score
+                       FROM users u WHERE u.address_hex LIKE $2
+                       ORDER BY score DESC, u.address_hex OFFSET 0) a
+                 WHERE a.name IS NOT NULL
+                    OR a.address = $3
+                    OR (SELECT true FROM members m JOIN rooms r ON r.id = m.room
+                        WHERE m.address = a.address AND r.kind = 'channel' LIMIT 1)
+                    OR (SELECT true FROM members x JOIN members y ON x.room = y.room
+                        WHERE x.address = a.address AND y.address = $3 LIMIT 1)
+                 LIMIT $4),
+             best AS (
+                 SELECT b.address, b.address_hex, max(b.score) AS score
+                 FROM (SELECT * FROM by_name UNION ALL SELECT * FROM by_address) b
+                 GROUP BY b.address, b.address_hex
+                 ORDER BY score DESC, b.address_hex LIMIT $4)
+             SELECT u.address, u.name, u.verified, best.score AS "score!"
+             FROM best JOIN users u ON u.address = best.address
+             ORDER BY best.score DESC, best.address_hex"#,
             q,
             like,
             caller.as_slice(),

@@ -5,3 +5,4 @@ mod access;
 mod chain;
 mod common;
 mod follow;
+mod search;
