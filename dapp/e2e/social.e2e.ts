@@ -235,7 +235,8 @@ describe("social layer against a live node", () => {
   });
 
   it("a stranger's direct message waits under Requests until accepted", async () => {
-    const carol = await signedIn(KEYS.carol, "Carol Wallet");
+    // The stranger is on a phone.
+    const carol = await signedIn(KEYS.carol, "Carol Wallet", { width: 390, height: 844 });
     await carol.getByRole("link", { name: "New direct message" }).click();
     await carol.getByLabel("Wallet address").fill(B);
     await carol.getByRole("button", { name: "Start" }).click();
@@ -244,6 +245,7 @@ describe("social layer against a live node", () => {
     await carol.getByRole("textbox", { name: `Message ${shortAddr(B)}` }).fill("hi Bob, we met at the meetup");
     await carol.getByRole("textbox", { name: `Message ${shortAddr(B)}` }).press("Enter");
     await carol.locator('li.msg[data-status="sent"]', { hasText: "we met at the meetup" }).waitFor(WAIT);
+    await screenshot(carol, "social-10-stranger-direct-message-phone");
 
     await go(bob, "#/");
     const requests = bob.getByTestId("requests");
@@ -251,11 +253,15 @@ describe("social layer against a live node", () => {
     // Not among the rooms.
     expect(await bob.locator(`.room-list a[data-room-id="${carolDm}"]`).count()).toBe(0);
     await screenshot(bob, "social-10-requests");
+    await carol.getByTestId("contacts-link").click();
+    await carol.getByRole("heading", { name: "Contacts", exact: true }).waitFor(WAIT);
     await requests.getByRole("button", { name: `Accept the conversation with ${C}` }).click();
     await bob.locator(`a[data-room-id="${carolDm}"]`).waitFor(WAIT);
     expect(await bob.getByTestId("requests").count()).toBe(0);
     // Accepting asked Carol to be a contact.
     await carol.getByTestId("contacts-count").filter({ hasText: "1" }).waitFor(WAIT);
+    await carol.getByTestId("incoming").getByText(shortAddr(B)).waitFor(WAIT);
+    await screenshot(carol, "social-10-contacts-phone");
     await carol.context().close();
   });
 

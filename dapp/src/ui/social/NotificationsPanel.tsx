@@ -64,6 +64,12 @@ export default function NotificationsPanel({ social, onClose }: { social: Social
     ref.current?.focus();
   }, []);
 
+  /** Following a notification reads it. */
+  function open(n: Notification) {
+    if (!n.read) void social.markNotification(n.id).catch(() => undefined);
+    onClose();
+  }
+
   async function act(f: () => Promise<void>) {
     setBusy(true);
     setProblem(undefined);
@@ -96,11 +102,11 @@ export default function NotificationsPanel({ social, onClose }: { social: Social
             <span className="notification-text">
               {!n.read && <span className="visually-hidden">Unread: </span>}
               {n.room ? (
-                <a href={href({ name: "room", id: n.room.toLowerCase() })} onClick={onClose}>
+                <a href={href({ name: "room", id: n.room.toLowerCase() })} onClick={() => open(n)}>
                   {notificationText(n, n.room ? social.roomName(n.room) : undefined)}
                 </a>
               ) : n.kind.startsWith("contact") ? (
-                <a href={href({ name: "contacts" })} onClick={onClose}>
+                <a href={href({ name: "contacts" })} onClick={() => open(n)}>
                   {notificationText(n, n.room ? social.roomName(n.room) : undefined)}
                 </a>
               ) : (

@@ -300,9 +300,9 @@ export function RequestsList({ social, current }: { social: SocialStore; current
                   {shortAddress(r.from)}
                 </span>
                 <span className="visually-hidden">(message request)</span>
-                {r.unread > 0 && (
-                  <span className="badge" aria-label={`${r.unread} unread`}>
-                    {r.unread}
+                {(social.roomUnread(id) ?? r.unread) > 0 && (
+                  <span className="badge" aria-label={`${social.roomUnread(id) ?? r.unread} unread`}>
+                    {social.roomUnread(id) ?? r.unread}
                   </span>
                 )}
               </a>
