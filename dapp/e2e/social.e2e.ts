@@ -339,6 +339,10 @@ describe("social layer against a live node", () => {
     await expect.poll(async () => (await apiGet(alice, `/v1/presence?addresses=${B}`)).presence[0], WAIT).toEqual({ address: B, status: "offline", last_seen_ms: null });
     await bob.getByLabel(/Hide my presence/).uncheck();
     await bobRow.locator('[data-testid="presence"][data-status="online"]').waitFor(WAIT);
+    // Signing out says offline at once, with the last-seen time.
+    await bob.getByRole("button", { name: "Sign out" }).click();
+    await bobRow.locator('[data-testid="presence"][data-status="offline"]').waitFor(WAIT);
+    expect(await bobRow.getByText(/offline · last seen/).count()).toBe(1);
     await screenshot(alice, "social-13-presence-hidden");
   });
 });

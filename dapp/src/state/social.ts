@@ -15,7 +15,7 @@ import {
 import type { Message } from "../api/types";
 import { describeError } from "../lib/errors";
 import type { Hex } from "../lib/bytes";
-import { decodeBody, envelopeFromJson } from "../protocol/envelope";
+import { decodeBody, encodeEnvelope, envelopeFromJson } from "../protocol/envelope";
 import type { Signer } from "../protocol/compose";
 import {
   composeContact,
@@ -89,7 +89,7 @@ export class SocialStore {
 
   constructor(
     client: NodeClient,
-    session: Session,
+    private readonly session: Session,
     private readonly chat: ChatStore,
   ) {
     this.api = new SocialApi(client);
@@ -149,7 +149,26 @@ export class SocialStore {
     this.chat.hooks.seen.delete(this.onSeen);
     this.chat.unreadFrom = undefined;
     this.unwatchRooms?.();
-    if (!this.hidePresence) void this.announce("offline");
+    if (!this.hidePresence) this.offlineNow();
+  }
+
+  /**
+   * Says offline as the session ends (sign out): sent with this session's token, which the app
+   * has already dropped, and kept alive past the page.
+   */
+  private offlineNow(): void {
+    try {
+      const env = composePresence(this.signer, this.contacts?.next_lamport ?? 0, "offline");
+      void fetch("/v1/presence", {
+        method: "POST",
+        headers: { "Content-Type": "application/x-protobuf", Authorization: `Bearer ${this.session.token}` },
+        body: new Uint8Array(encodeEnvelope(env)),
+        keepalive: true,
+        credentials: "omit",
+      }).catch(() => undefined);
+    } catch {
+      // The presence lapses on its own (the node's TTL).
+    }
   }
 
   private unwatchRooms: (() => void) | undefined;
