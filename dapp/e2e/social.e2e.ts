@@ -133,6 +133,8 @@ describe("social layer against a live node", () => {
     await bob.getByTestId("bell-count").filter({ hasText: "1" }).waitFor(WAIT);
     const plans = bob.locator(`a[data-room-id="${groupId}"]`);
     await plans.getByTestId("unread").filter({ hasText: "1" }).waitFor(WAIT);
+    // The tab's title counts unread messages and notifications.
+    await expect.poll(() => bob.title(), WAIT).toBe("(2) dchat");
     await bob.getByTestId("bell").click();
     const mention = bob.getByTestId("notifications").locator('li[data-kind="mention"]');
     await mention.getByText(`${shortAddr(A)} mentioned you`).waitFor(WAIT);
@@ -163,6 +165,7 @@ describe("social layer against a live node", () => {
     await card.locator('[data-testid="presence"][data-status="online"]').waitFor(WAIT);
     await expect.poll(async () => (await apiGet(bob, "/v1/unread")).rooms.find((r: { room: string }) => r.room === groupId)?.unread, WAIT).toBe(0);
     await expect.poll(() => laptopPlans.getByTestId("unread").count(), WAIT).toBe(0);
+    await expect.poll(() => bob.title(), WAIT).toBe("dchat");
     // Alice's latest message is marked seen.
     await alice.getByTestId("seen-by").getByText(`Seen by ${shortAddr(B)}`).waitFor(WAIT);
     await screenshot(alice, "social-07-seen-by");

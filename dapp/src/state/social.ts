@@ -106,8 +106,24 @@ export class SocialStore {
 
   getVersion = (): number => this.version;
 
+  /** The page's own title, before counts were added to it. */
+  private baseTitle = document.title;
+
+  /** Unread messages in rooms that are neither muted nor requests (the node's `total`). */
+  get unreadTotal(): number {
+    let n = 0;
+    for (const [room, r] of Object.entries(this.unread)) {
+      if (r.muted || r.request || this.isRequest(room) || this.chat.viewing === room) continue;
+      n += r.unread;
+    }
+    return n;
+  }
+
   private changed(): void {
     this.version++;
+    const total = this.unreadTotal + this.notifications.unread;
+    const title = total > 0 ? `(${total > 99 ? "99+" : total}) ${this.baseTitle}` : this.baseTitle;
+    if (!this.stopped && document.title !== title) document.title = title;
     for (const fn of this.listeners) fn();
     // Room list badges and names read from here too.
     this.chat.notify();
@@ -149,6 +165,7 @@ export class SocialStore {
     this.chat.hooks.seen.delete(this.onSeen);
     this.chat.unreadFrom = undefined;
     this.unwatchRooms?.();
+    document.title = this.baseTitle;
     if (!this.hidePresence) this.offlineNow();
   }
 
