@@ -321,6 +321,7 @@ describe("social layer against a live node", () => {
 
     // Unblocking is offered on the blocked list.
     await go(bob, "#/contacts");
+    bob.once("dialog", (d) => void d.accept());
     await bob.getByRole("button", { name: `Unblock ${A}` }).click();
     await expect.poll(() => bob.getByTestId("blocked").count(), WAIT).toBe(0);
   });

@@ -15,6 +15,7 @@ import { PresenceDot, presenceText, useSocial } from "./parts";
 const CONFIRM: Partial<Record<ContactAction, (a: string) => string>> = {
   block: (a) => `Block ${a}? Their messages, requests and notifications will no longer reach you, and they cannot open a direct conversation with you.`,
   remove: (a) => `Remove ${a} from your contacts?`,
+  unblock: (a) => `Unblock ${a}? Their messages, requests and notifications reach you again.`,
 };
 
 function Row({ address, children, since }: { address: string; children: React.ReactNode; since?: number }) {
