@@ -104,6 +104,16 @@ impl Hub {
         }
     }
 
+    /// [`Hub::send_to`] for a set of wallets (a lookup per connection, for large audiences).
+    pub fn send_to_set(&self, addresses: &HashSet<Address>, frame: &Frame) {
+        let state = read(&self.state);
+        for conn in state.conns.values() {
+            if conn.social && conn.address.as_ref().is_some_and(|a| addresses.contains(a)) {
+                self.queue(conn, frame);
+            }
+        }
+    }
+
     fn queue(&self, conn: &Conn, frame: &Frame) {
         if let Err(mpsc::error::TrySendError::Full(_)) = conn.tx.try_send(frame.clone())
             && !conn.overflow.is_cancelled()

@@ -58,6 +58,11 @@ pub struct SocialConfig {
     pub presence_per_sec: f64,
     /// Burst of presence envelopes.
     pub presence_burst: f64,
+    /// A presence also reaches the members of rooms the wallet shares with them that have at
+    /// most this many members (larger rooms' members poll `GET /v1/presence`).
+    pub presence_room_max_members: u32,
+    /// Most room members one presence is pushed to (besides contacts and the wallet itself).
+    pub presence_max_recipients: u32,
     /// Tip notifications from the chain's `Payments` contract (`[social.tips]`).
     pub tips: crate::tips::TipsConfig,
 }
@@ -75,6 +80,8 @@ impl Default for SocialConfig {
             typing_burst: 5.0,
             presence_per_sec: 0.2,
             presence_burst: 5.0,
+            presence_room_max_members: 1000,
+            presence_max_recipients: 10_000,
             tips: crate::tips::TipsConfig::default(),
         }
     }
@@ -557,19 +564,27 @@ fn presence(state: &AppState, v: Verified, status: Status) -> Result<Ingested, A
     };
     let frame = event_frame(&e);
     let (sender, state2) = (v.sender, state.clone());
-    // Contacts and the wallet's own devices hear of it; finding contacts needs the store.
+    // Contacts, members of rooms shared with the wallet and its own devices hear of it; finding
+    // them needs the store.
     tokio::spawn(async move {
-        let mut to = match contacts_of(&state2.store, &sender).await {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::warn!(target: "node::social", error = %e, "presence fan-out");
-                return;
-            }
-        };
-        to.push(sender);
-        state2.hub.send_to(&to, &frame);
+        match presence_audience(&state2, &sender).await {
+            Ok(to) => state2.hub.send_to_set(&to, &frame),
+            Err(e) => tracing::warn!(target: "node::social", error = %e, "presence fan-out"),
+        }
     });
     Ok(Ingested { verified: v, fresh: false, stored: false })
+}
+
+/// Who is pushed `sender`'s presence: its contacts, the members of the rooms it shares with
+/// them (rooms of at most `presence_room_max_members`, at most `presence_max_recipients` of
+/// them), and its own devices; not those who block it or whom it blocks.
+async fn presence_audience(state: &AppState, sender: &Address) -> Result<HashSet<Address>, sqlx::Error> {
+    let cfg = &state.social.config;
+    let mut to: HashSet<Address> = contacts_of(&state.store, sender).await?.into_iter().collect();
+    to.extend(state.store.room_peers(sender, cfg.presence_room_max_members, cfg.presence_max_recipients).await?);
+    to.retain(|a| !state.social.blocks(a, sender) && !state.social.blocks(sender, a));
+    to.insert(*sender);
+    Ok(to)
 }
 
 /// Records a typing envelope (in the room path, after the membership check); `Err` when the

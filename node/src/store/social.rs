@@ -168,6 +168,29 @@ impl Store {
         Ok(max.map_or(1, |m| u64_of(m) + 1))
     }
 
+    /// Wallets that share a room of at most `max_members` members with `address` (itself left
+    /// out), at most `limit` of them.
+    pub async fn room_peers(
+        &self,
+        address: &Address,
+        max_members: u32,
+        limit: u32,
+    ) -> Result<Vec<Address>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT DISTINCT other.address AS address FROM members mine
+             JOIN members other ON other.room = mine.room
+             WHERE mine.address = $1 AND other.address <> $1
+               AND (SELECT COUNT(*) FROM members m WHERE m.room = mine.room) <= $2
+             LIMIT $3",
+        )
+        .bind(addr_bytes(address))
+        .bind(i64::from(max_members))
+        .bind(i64::from(limit))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(|r| r.try_get::<Vec<u8>, _>("address").map(|a| Address::from_slice(&a))).collect()
+    }
+
     /// Raises a wallet's read mark in a room (the highest wins).
     pub async fn raise_read_mark(&self, address: &Address, room: &RoomId, lamport: u64) -> Result<(), sqlx::Error> {
         sqlx::query(

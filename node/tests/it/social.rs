@@ -739,3 +739,65 @@ async fn typing_stopped_frames_follow_a_lapse_a_stop_and_a_message_across_nodes(
     let quiet = tokio::time::timeout(Duration::from_secs(ttl + 1), next_typing_stopped(&mut live, ttl + 2)).await;
     assert!(quiet.is_err(), "an extra typing_stopped frame: {quiet:?}");
 }
+
+/// Fails if a presence event arrives on `stream` within `ms`.
+async fn no_presence(stream: &mut Stream, ms: u64, who: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(ms);
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match tokio::time::timeout(left, stream.next()).await {
+            Err(_) => return,
+            Ok(Ok(Incoming::Social(e))) => {
+                assert!(!matches!(*e, SocialEvent::Presence { .. }), "{who} got a presence: {e:?}");
+            }
+            Ok(Ok(Incoming::Closed(c))) => panic!("stream closed: {c:?}"),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => panic!("stream failed: {e}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn presence_reaches_members_of_shared_rooms_but_not_strangers_blockers_or_large_rooms() {
+    let a = TestNode::with(|c| c.social.presence_room_max_members = 3).await;
+    let boot = a.addresses().await;
+    let b = TestNode::with(move |c| {
+        c.social.presence_room_max_members = 3;
+        c.p2p.bootstrap = boot;
+    })
+    .await;
+    connected(&[&a, &b]).await;
+    let alice = User::sign_in(&a).await;
+    let (carol, mallory, dave, erin) =
+        (User::sign_in(&b).await, User::sign_in(&b).await, User::sign_in(&b).await, User::sign_in(&b).await);
+    let (x, y) = (Address::from(rand::random::<[u8; 20]>()), Address::from(rand::random::<[u8; 20]>()));
+    // A group of three (small enough), a channel of four (too large), no room with Dave.
+    let trio = alice.create_room("trio", RoomKind::Group, &[carol.addr(), mallory.addr()]).await.expect("group");
+    let big = alice.create_room("big", RoomKind::Channel, &[erin.addr(), x, y]).await.expect("channel");
+    mallory.client.contact(&mallory.wallet, &mallory.device, Action::Block, &alice.addr()).await.expect("block");
+    eventually(15, "the rooms reach node B", || async {
+        let ids = |c: &Client| {
+            let c = c.clone();
+            async move { c.rooms().await.map(|r| r.iter().map(|r| r.id).collect::<Vec<_>>()).unwrap_or_default() }
+        };
+        ids(&carol.client).await.contains(&trio.id) && ids(&erin.client).await.contains(&big.id)
+    })
+    .await;
+    let mut carol_live = carol.client.social_stream(&carol.addr(), &[]).await.expect("stream");
+    let mut others = Vec::new();
+    for (u, name) in [(&mallory, "a co-member who blocks her"), (&dave, "a stranger"), (&erin, "a large room's member")]
+    {
+        others.push((u.client.social_stream(&u.addr(), &[]).await.expect("stream"), name));
+    }
+
+    alice.client.announce_presence(&alice.wallet, &alice.device, Status::Online).await.expect("online");
+    loop {
+        if let SocialEvent::Presence { address, status, .. } = next_social(&mut carol_live, 10).await {
+            assert_eq!((address, status.as_str()), (alice.address(), "online"));
+            break;
+        }
+    }
+    for (stream, name) in &mut others {
+        no_presence(stream, 1000, name).await;
+    }
+}
