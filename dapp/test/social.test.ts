@@ -42,7 +42,7 @@ import {
 } from "../src/state/social-reducers";
 import type { Notification } from "../src/api/social";
 import { formatWei, notificationText } from "../src/ui/social/NotificationsPanel";
-import { applyMention, mentionMatches, mentionQuery } from "../src/ui/social/mentions";
+import { applyMention, mentionMatches, mentionQuery, splitMentions } from "../src/ui/social/mentions";
 
 const secret = fromHex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60");
 const ALICE = "0xC02aaA39b223FE8D0A0e5C4F27eAD9083C756Cc2";
@@ -213,6 +213,10 @@ describe("mentions and replies in the body", () => {
     expect(applyMention(text, q.start, text.length, BOB)).toEqual({ text: `hi @${BOB} `, caret: 4 + 42 + 1 });
     expect(mentionQuery("mail@0x70", 9)).toBeUndefined();
     expect(mentionQuery("hi @", 4)).toEqual({ start: 3, prefix: "" });
+    expect(splitMentions(`hi @${BOB}, and @${ALICE}`)).toEqual(["hi ", { address: BOB }, ", and ", { address: ALICE }]);
+    expect(splitMentions("plain")).toEqual(["plain"]);
+    expect(splitMentions(`@${BOB}`)).toEqual([{ address: BOB }]);
+    expect(splitMentions(`mail@${BOB}`)).toEqual([`mail@${BOB}`]);
     // A whole address needs no completion.
     expect(mentionQuery(`hi @${BOB}`, 4 + 42)).toBeUndefined();
   });

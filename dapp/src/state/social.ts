@@ -601,7 +601,7 @@ export class SocialStore {
       this.changed();
     }
     // A direct room of a stranger lands in the requests inbox.
-    if (this.chat.room(room)?.kind === "direct" && !this.isRequest(room)) this.refetchSoon();
+    if (this.chat.room(room)?.kind === "direct" && !this.isRequest(room) && this.relation(sender) !== "contact") this.refetchSoon();
   };
 
   private onFrame = (f: { type: string } & Record<string, unknown>) => {

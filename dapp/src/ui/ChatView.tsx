@@ -16,7 +16,7 @@ import { SubscribePanel } from "./PolicyPanel";
 import type { SocialStore } from "../state/social";
 import { bodyRefs, parseMentions } from "../protocol/social";
 import { AuthorCard, ContactButton, MuteButton, PresenceDot, RoomActivity } from "./social/parts";
-import { applyMention, mentionMatches, mentionQuery } from "./social/mentions";
+import { applyMention, mentionMatches, mentionQuery, splitMentions } from "./social/mentions";
 
 export function ChatView({ store, social, roomId, session }: { store: ChatStore; social?: SocialStore; roomId: string; session: Session }) {
   useStore(store);
@@ -206,6 +206,21 @@ export function ChatView({ store, social, roomId, session }: { store: ChatStore;
   );
 }
 
+/** A text with its `@0x…` mentions shown short and marked (the full address in the title). */
+function withMentions(text: string, self: string): React.ReactNode {
+  const parts = splitMentions(text);
+  if (parts.length === 1 && typeof parts[0] === "string") return text;
+  return parts.map((p, i) =>
+    typeof p === "string" ? (
+      p
+    ) : (
+      <span key={i} className={`mention${p.address.toLowerCase() === self.toLowerCase() ? " mention-me" : ""}`} title={p.address}>
+        @{shortAddress(p.address)}
+      </span>
+    ),
+  );
+}
+
 /** A short text of a message, for reply previews. */
 function messageSnippet(m: ChatMessage): string {
   const t = (m.encrypted ? m.plain : m.text) ?? (m.media ? m.media.name : undefined) ?? `[${m.kind}]`;
@@ -264,7 +279,7 @@ function MessageRow({
     );
   } else if (content && m.encrypted && text === undefined) {
     body = <p className="text muted" data-sealed="opening">Decrypting…</p>;
-  } else if (m.kind === "text" && text !== undefined && m.verified) body = <p className="text">{text}</p>;
+  } else if (m.kind === "text" && text !== undefined && m.verified) body = <p className="text">{withMentions(text, self)}</p>;
   else if (m.kind === "text" && text !== undefined) body = <p className="text unverified-text">{text}</p>;
   else body = <p className="text muted">[{m.kind} message: not shown by this version]</p>;
   return (

@@ -23,3 +23,18 @@ export function applyMention(text: string, start: number, caret: number, address
   const insert = `@${address} `;
   return { text: text.slice(0, start) + insert + text.slice(caret), caret: start + insert.length };
 }
+
+/** A text cut at its `@0x…` mentions: plain strings and the addresses mentioned, in order. */
+export function splitMentions(text: string): (string | { address: string })[] {
+  const out: (string | { address: string })[] = [];
+  const re = /(^|[^0-9A-Za-z_])@(0x[0-9a-fA-F]{40})(?![0-9a-fA-F])/g;
+  let last = 0;
+  for (const m of text.matchAll(re)) {
+    const at = m.index! + m[1]!.length;
+    if (at > last) out.push(text.slice(last, at));
+    out.push({ address: m[2]! });
+    last = at + 1 + m[2]!.length;
+  }
+  if (last < text.length || out.length === 0) out.push(text.slice(last));
+  return out;
+}

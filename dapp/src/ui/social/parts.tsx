@@ -3,6 +3,7 @@
 // of the room list. The larger screens (contacts, notifications) load on first use.
 
 import { lazy, Suspense, useEffect, useRef, useState, useSyncExternalStore } from "react";
+import { getAddress } from "viem";
 import type { PresenceEntry, Relation } from "../../api/social";
 import { describeError, type Problem } from "../../lib/errors";
 import type { SocialStore } from "../../state/social";
@@ -14,6 +15,15 @@ import { href } from "../route";
 import "./social.css";
 
 const NotificationsPanel = lazy(() => import("./NotificationsPanel"));
+
+/** EIP-55 form of an address kept lowercase. */
+function checksummed(a: string): string {
+  try {
+    return getAddress(a);
+  } catch {
+    return a;
+  }
+}
 
 /** Re-renders the component whenever the social store changes. */
 export function useSocial(social: SocialStore): SocialStore {
@@ -250,7 +260,7 @@ export function RoomActivity({ social, chat, room, self }: { social: SocialStore
   return (
     <div className="room-activity small muted">
       <span className="typing" role="status" aria-live="polite" data-testid="typing">
-        {typingText(typing, shortAddress)}
+        {typingText(typing, (a) => shortAddress(checksummed(a)))}
       </span>
       {seenBy.length > 0 && (
         <span className="seen-by" data-testid="seen-by">
