@@ -138,7 +138,7 @@ impl TokenSigner {
 
     /// A verifier for tokens of this key.
     pub fn verifier(&self) -> TokenVerifier {
-        TokenVerifier { keys: vec![(self.kid.clone(), self.key.verifying_key())] }
+        TokenVerifier { keys: vec![(self.kid.clone(), self.key.verifying_key())], verified: Default::default() }
     }
 }
 
@@ -159,10 +159,18 @@ fn b64_json<T: Serialize>(value: &T) -> String {
 }
 
 /// Verifies tokens against a set of public keys (for example a fetched JWKS).
+///
+/// A client sends the same token with every request until it expires, so a verifier remembers
+/// the tokens whose signature it has checked (by SHA-256 of the whole token, at most
+/// [`VERIFIED_CAP`] of them; clones share the memory) and checks only expiry for those.
 #[derive(Debug, Clone)]
 pub struct TokenVerifier {
     keys: Vec<(String, VerifyingKey)>,
+    verified: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<[u8; 32], Claims>>>,
 }
+
+/// Most verified tokens a [`TokenVerifier`] remembers; it forgets them all when full.
+pub const VERIFIED_CAP: usize = 20_000;
 
 impl TokenVerifier {
     /// Builds a verifier from a JWKS document, skipping keys that are not Ed25519.
@@ -176,11 +184,34 @@ impl TokenVerifier {
                 Some((k.kid.clone(), VerifyingKey::from_bytes(&bytes).ok()?))
             })
             .collect();
-        Self { keys }
+        Self { keys, verified: Default::default() }
     }
 
     /// Checks signature, audience and expiry at `now` (Unix seconds).
     pub fn verify(&self, token: &str, now: i64) -> Result<Claims, TokenError> {
+        use sha2::Digest as _;
+        let digest: [u8; 32] = sha2::Sha256::digest(token.as_bytes()).into();
+        let remembered = self.verified.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&digest).cloned();
+        let claims = match remembered {
+            Some(claims) => claims,
+            None => {
+                let claims = self.check_signature(token)?;
+                let mut seen = self.verified.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                if seen.len() >= VERIFIED_CAP {
+                    seen.clear();
+                }
+                seen.insert(digest, claims.clone());
+                claims
+            }
+        };
+        if now >= claims.exp {
+            return Err(TokenError::Expired);
+        }
+        Ok(claims)
+    }
+
+    /// Checks a token's form, key, signature and audience (not its expiry).
+    fn check_signature(&self, token: &str) -> Result<Claims, TokenError> {
         let mut parts = token.split('.');
         let (Some(h), Some(c), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
             return Err(TokenError::Malformed);
@@ -197,9 +228,6 @@ impl TokenVerifier {
         let claims: Claims = decode_json(c)?;
         if claims.aud != AUDIENCE {
             return Err(TokenError::WrongAudience);
-        }
-        if now >= claims.exp {
-            return Err(TokenError::Expired);
         }
         Ok(claims)
     }
@@ -248,5 +276,35 @@ mod tests {
         let forged = format!("{}.{}.{}", parts[0], forged_claims, token.rsplit('.').next().expect("sig"));
         assert_eq!(verifier.verify(&forged, 0), Err(TokenError::BadSignature));
         assert_eq!(verifier.verify("a.b", 0), Err(TokenError::Malformed));
+    }
+
+    #[test]
+    fn a_remembered_token_still_expires_and_its_forgeries_are_still_checked() {
+        let signer = TokenSigner::new(SigningKey::from_bytes(&[5; 32]));
+        let verifier = signer.verifier();
+        let token = signer.sign(&claims(100));
+        assert_eq!(verifier.verify(&token, 10), Ok(claims(100)));
+        // A clone shares what was checked, and expiry is still applied to it.
+        let clone = verifier.clone();
+        assert_eq!(clone.verified.lock().expect("lock").len(), 1);
+        assert_eq!(clone.verify(&token, 10), Ok(claims(100)));
+        assert_eq!(clone.verify(&token, 100), Err(TokenError::Expired));
+        // The same header and signature with other claims is another token: checked, refused.
+        let parts: Vec<&str> = token.split('.').collect();
+        let forged_claims = B64.encode(serde_json::to_vec(&claims(10_000)).expect("json"));
+        let forged = format!("{}.{}.{}", parts[0], forged_claims, parts[2]);
+        assert_eq!(verifier.verify(&forged, 10), Err(TokenError::BadSignature));
+        assert_eq!(verifier.verified.lock().expect("lock").len(), 1, "refused tokens are not remembered");
+    }
+
+    #[test]
+    fn the_memory_of_verified_tokens_is_bounded() {
+        let signer = TokenSigner::new(SigningKey::from_bytes(&[5; 32]));
+        let verifier = signer.verifier();
+        for i in 0..(VERIFIED_CAP as i64 + 5) {
+            let token = signer.sign(&Claims { jti: i.to_string(), ..claims(100) });
+            assert!(verifier.verify(&token, 10).is_ok());
+        }
+        assert!(verifier.verified.lock().expect("lock").len() <= VERIFIED_CAP);
     }
 }
