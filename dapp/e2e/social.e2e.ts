@@ -228,6 +228,8 @@ describe("social layer against a live node", () => {
     await composer.press("Enter");
     await alice.locator('li.msg[data-status="sent"]', { hasText: "quiet please" }).waitFor(WAIT);
     await bob.locator(`a[data-room-id="${groupId}"]`).getByTestId("unread").filter({ hasText: "1" }).waitFor(WAIT);
+    expect(await bob.locator(`a[data-room-id="${groupId}"]`).getByLabel("muted", { exact: true }).count()).toBe(1);
+    await screenshot(bob, "social-10-muted-room");
     await bob.waitForTimeout(1_000);
     expect((await apiGet(bob, "/v1/notifications?unread=true")).unread).toBe(before);
     expect(await bob.getByTestId("bell-count").count()).toBe(before === 0 ? 0 : 1);

@@ -59,8 +59,13 @@ export function RoomList({ store, social, current }: { store: ChatStore; social?
                 {social && r.kind === "direct" && store.directPeer(r.id) && <PresenceDot social={social} address={store.directPeer(r.id)!} />}
                 <span className="room-name">{store.displayName(r)}</span>
                 <span className="visually-hidden">{r.kind === "channel" ? "(channel)" : r.kind === "direct" ? "(direct message)" : "(group)"}</span>
+                {social?.isMuted(r.id) && (
+                  <span className="muted small" title="Notifications muted" aria-label="muted">
+                    🔕
+                  </span>
+                )}
                 {unread > 0 && (
-                  <span className="badge" data-testid="unread" aria-label={`${unread} unread`}>
+                  <span className={`badge${social?.isMuted(r.id) ? " badge-muted" : ""}`} data-testid="unread" aria-label={`${unread} unread`}>
                     {unread > 99 ? "99+" : unread}
                   </span>
                 )}
