@@ -60,8 +60,8 @@ export async function freePort(): Promise<number> {
 /** PostgreSQL for the indexer: DCHAT_TEST_PG_URL, default the local server (trust auth, user postgres). */
 export const PG_URL = process.env.DCHAT_TEST_PG_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
 
-function psql(sql: string): void {
-  const r = spawnSync("psql", [PG_URL, "-v", "ON_ERROR_STOP=1", "-qc", sql], { encoding: "utf8", timeout: 20_000 });
+function psql(sql: string, timeout = 20_000): void {
+  const r = spawnSync("psql", [PG_URL, "-v", "ON_ERROR_STOP=1", "-qc", sql], { encoding: "utf8", timeout });
   if (r.error) throw new Error(`psql is missing (${r.error.message}): install PostgreSQL's client (apt-get install -y postgresql-client)`);
   if (r.status !== 0) throw new Error(`psql ${sql}: ${r.stderr.trim()} — is PostgreSQL running on ${PG_URL}? (scripts/setup installs and starts it)`);
 }
@@ -83,7 +83,13 @@ export function createDatabase(): TestDatabase {
     drop() {
       if (dropped) return;
       dropped = true;
-      psql(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      // Cleanup only: a server slow to drop (busy checkpointing) must not fail the tests that
+      // passed; scripts/dapp-test removes what is left on its next run.
+      try {
+        psql(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`, 120_000);
+      } catch (e) {
+        console.warn(`could not drop ${name}: ${(e as Error).message}`);
+      }
     },
   };
 }
