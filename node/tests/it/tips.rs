@@ -4,7 +4,7 @@
 use std::{path::Path, time::Duration};
 
 use alloy::{
-    network::EthereumWallet,
+    network::{EthereumWallet, TransactionBuilder},
     primitives::{Address, B256, FixedBytes, U256},
     providers::{Provider, ProviderBuilder},
     signers::local::PrivateKeySigner,
@@ -239,4 +239,76 @@ async fn an_unreachable_chain_does_not_stop_the_node() {
     assert_eq!(r.status().as_u16(), 400);
     let body: serde_json::Value = r.json().await.expect("json");
     assert_eq!(body["error"], "invalid_kind");
+}
+
+/// anvil's third and fourth development accounts.
+const KEY_2: &str = "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a";
+const KEY_3: &str = "0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6";
+
+sol! {
+    #[sol(rpc)]
+    interface Erc20Tips {
+        function mint(address to, uint256 amount) external;
+        function approve(address spender, uint256 amount) external returns (bool);
+        function tipToken(address token, address to, uint256 amount, bytes32 messageHash) external;
+    }
+}
+
+#[tokio::test]
+async fn token_tips_name_their_token_and_blocked_or_self_tips_are_not_notified() {
+    let anvil = Anvil::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (d, deployments) = deploy_contracts(&anvil, dir.path()).await;
+    let (rpc, file) = (anvil.url.clone(), deployments.clone());
+    let node = TestNode::with(move |c| {
+        follow_tips(c, &rpc, &file);
+        c.social.tips.confirmations = 0;
+    })
+    .await;
+    // Y has funds of its own (for the self-tip) and blocks one tipper.
+    let y = User::sign_in_with(&node.node.url(), KEY_3.parse().expect("key")).await;
+    let blocked: PrivateKeySigner = KEY_2.parse().expect("key");
+    y.client
+        .contact(&y.wallet, &y.device, dchat_protocol::social::Action::Block, &blocked.address())
+        .await
+        .expect("block");
+    let url: alloy::transports::http::reqwest::Url = anvil.url.parse().expect("url");
+    let connect = |key: &str| {
+        let signer: PrivateKeySigner = key.parse().expect("key");
+        ProviderBuilder::new().wallet(EthereumWallet::from(signer)).connect_http(url.clone())
+    };
+    let message = FixedBytes::from(rand::random::<[u8; 32]>());
+
+    // An ERC-20 tip: mint, approve Payments, tip.
+    let mut code = deploy::bytecode(&repo().join("out"), "MockERC20").expect("MockERC20 artifact");
+    code.extend_from_slice(&alloy::sol_types::SolValue::abi_encode_params(&("Tip", "TIP")));
+    let deployer = connect(DEV_KEY);
+    let tx = alloy::rpc::types::TransactionRequest::default().with_deploy_code(code);
+    let token = deployer.send_transaction(tx).await.expect("send").get_receipt().await.expect("receipt");
+    let token = token.contract_address.expect("token deployed");
+    let tipper = connect(TIPPER_KEY);
+    let x = TIPPER_KEY.parse::<PrivateKeySigner>().expect("key").address();
+    let erc20 = Erc20Tips::new(token, &tipper);
+    erc20.mint(x, U256::from(500)).send().await.expect("mint").get_receipt().await.expect("receipt");
+    erc20.approve(d.payments, U256::from(500)).send().await.expect("approve").get_receipt().await.expect("receipt");
+    let payments = Erc20Tips::new(d.payments, &tipper);
+    let tip = payments.tipToken(token, y.addr(), U256::from(500), message);
+    assert!(tip.send().await.expect("tip").get_receipt().await.expect("receipt").status());
+    // A tip from the wallet Y blocks, and Y tipping itself.
+    for (key, value) in [(KEY_2, 7u64), (KEY_3, 9)] {
+        let p = connect(key);
+        let sent = Pay::new(d.payments, &p).tip(y.addr(), message).value(U256::from(value)).send().await.expect("tip");
+        assert!(sent.get_receipt().await.expect("receipt").status());
+    }
+
+    eventually(15, "the node reads the three tips", || async { metric(&node, "dchat_tips_events_total").await == 3 })
+        .await;
+    assert_eq!(metric(&node, "dchat_tips_notified_total").await, 1);
+    let n = y.client.notifications(false).await.expect("notifications");
+    let tips = tips_of(&n.notifications);
+    assert_eq!(tips.len(), 1, "{tips:?}");
+    let t = tips[0].tip.as_ref().expect("details");
+    assert_eq!((tips[0].actor.as_str(), tips[0].room), (&*x.to_checksum(None), None), "an unknown message has no room");
+    assert_eq!((t.token.as_str(), t.amount.as_str()), (&*token.to_checksum(None), "500"));
+    assert_eq!(t.message, B256::from(message.0).to_string());
 }
