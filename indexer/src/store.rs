@@ -103,6 +103,21 @@ pub struct Match {
     pub rank: f32,
 }
 
+/// A user row found by [`Store::best_names`] or [`Store::best_addresses`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserRow {
+    /// Wallet (20 bytes).
+    pub address: Vec<u8>,
+    /// Lowercase `0x` hex of the wallet.
+    pub address_hex: String,
+    /// Display name.
+    pub name: Option<String>,
+    /// Whether the name comes from a verified profile.
+    pub verified: bool,
+    /// Similarity of what matched, 0..1.
+    pub score: f32,
+}
+
 /// A user hit.
 #[derive(Debug, Clone)]
 pub struct UserHit {
@@ -460,48 +475,135 @@ impl Store {
     /// both did). Best first, ties by address. Each side keeps its own best `limit`: a user in
     /// the overall best `limit` is among the best `limit` of the side its score comes from, so
     /// the merge is exact. A name comes only from a profile, so a user found by name is always
-    /// visible and only address matches are checked for visibility, best first, until `limit`
-    /// of them pass (one index lookup each: the checks are scalar subqueries so that the planner
-    /// cannot turn them into a hash of every member).
+    /// visible: see [`Store::best_names`] and [`Store::best_addresses`].
     pub async fn search_users(&self, q: &str, caller: &Address, limit: i64) -> sqlx::Result<Vec<UserHit>> {
         let q = q.trim().to_lowercase();
         let like = format!("%{}%", q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
-        let rows = sqlx::query!(
-            r#"WITH by_name AS (
-                 SELECT u.address, u.address_hex, similarity(lower(u.name), $1) AS score
-                 FROM users u
-                 WHERE lower(u.name) LIKE $2 OR lower(u.name) % $1
-                 ORDER BY score DESC, u.address_hex LIMIT $4),
-             by_address AS (
-                 SELECT a.address, a.address_hex, a.score
-                 FROM (SELECT u.address, u.address_hex, u.name, similarity(u.address_hex, $1) AS score
-                       FROM users u WHERE u.address_hex LIKE $2
-                       ORDER BY score DESC, u.address_hex OFFSET 0) a
-                 WHERE a.name IS NOT NULL
-                    OR a.address = $3
-                    OR (SELECT true FROM members m JOIN rooms r ON r.id = m.room
-                        WHERE m.address = a.address AND r.kind = 'channel' LIMIT 1)
-                    OR (SELECT true FROM members x JOIN members y ON x.room = y.room
-                        WHERE x.address = a.address AND y.address = $3 LIMIT 1)
-                 LIMIT $4),
-             best AS (
-                 SELECT b.address, b.address_hex, max(b.score) AS score
-                 FROM (SELECT * FROM by_name UNION ALL SELECT * FROM by_address) b
-                 GROUP BY b.address, b.address_hex
-                 ORDER BY score DESC, b.address_hex LIMIT $4)
-             SELECT u.address, u.name, u.verified, best.score AS "score!"
-             FROM best JOIN users u ON u.address = best.address
-             ORDER BY best.score DESC, best.address_hex"#,
+        let mut best: HashMap<Vec<u8>, UserRow> = HashMap::new();
+        let names = self.best_names(&q, &like, limit).await?;
+        let addresses = self.best_addresses(&q, &like, caller, limit).await?;
+        for row in names.into_iter().chain(addresses) {
+            match best.get_mut(&row.address) {
+                Some(seen) if seen.score >= row.score => {}
+                Some(seen) => seen.score = row.score,
+                None => {
+                    best.insert(row.address.clone(), row);
+                }
+            }
+        }
+        let mut best: Vec<UserRow> = best.into_values().collect();
+        best.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.address_hex.cmp(&b.address_hex)));
+        best.into_iter()
+            .take(usize::try_from(limit).unwrap_or(0))
+            .map(|r| Ok(UserHit { address: address(&r.address)?, name: r.name, verified: r.verified, score: r.score }))
+            .collect()
+    }
+
+    /// The best `limit` users matching by name, by name similarity (ties by address).
+    ///
+    /// Without scoring every match of a broad fragment (a first name can match thousands):
+    /// the nearest `limit` substring matches by trigram distance (a KNN walk of the GiST index
+    /// `users_name_gist`, which stops after `limit` rows) give the similarity of the
+    /// `limit`-th; when there are fewer substring matches, the nearest `limit` similar names
+    /// give it. Every name match at least that similar is then read in one index scan (the
+    /// trigram threshold raised to it for that query only), and the best `limit` of those are
+    /// exactly the best `limit` of all matches, ties included. When both walks end early they
+    /// hold every match.
+    pub async fn best_names(&self, q: &str, like: &str, limit: i64) -> sqlx::Result<Vec<UserRow>> {
+        let by_substring = sqlx::query_as!(
+            UserRow,
+            r#"SELECT u.address, u.address_hex, u.name, u.verified, similarity(lower(u.name), $1) AS "score!"
+             FROM users u WHERE u.name IS NOT NULL AND lower(u.name) LIKE $2
+             ORDER BY lower(u.name) <-> $1 LIMIT $3"#,
+            q,
+            like,
+            limit
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let full = |rows: &[UserRow]| i64::try_from(rows.len()).unwrap_or(i64::MAX) >= limit;
+        let threshold = if full(&by_substring) {
+            by_substring.iter().map(|r| r.score).fold(f32::INFINITY, f32::min)
+        } else {
+            let by_similarity = sqlx::query_as!(
+                UserRow,
+                r#"SELECT u.address, u.address_hex, u.name, u.verified, similarity(lower(u.name), $1) AS "score!"
+                 FROM users u WHERE u.name IS NOT NULL AND lower(u.name) % $1
+                 ORDER BY lower(u.name) <-> $1 LIMIT $2"#,
+                q,
+                limit
+            )
+            .fetch_all(&self.pool)
+            .await?;
+            if !full(&by_similarity) {
+                let mut all = by_substring;
+                all.extend(by_similarity);
+                all.sort_by(|a, b| a.address.cmp(&b.address));
+                all.dedup_by(|a, b| a.address == b.address);
+                return Ok(all);
+            }
+            by_similarity.iter().map(|r| r.score).fold(f32::INFINITY, f32::min)
+        };
+        // Every match at least `threshold` similar (a hair lower, for the float's decimal
+        // form), under the configured threshold for what a similar name is.
+        let mut tx = self.pool.begin().await?;
+        let configured = sqlx::query!(
+            r#"SELECT current_setting('pg_trgm.similarity_threshold')::float8 AS "configured!",
+                    set_config('pg_trgm.similarity_threshold', $1, true) AS "set!""#,
+            format!("{}", (f64::from(threshold) - 1e-6).max(0.0))
+        )
+        .fetch_one(&mut *tx)
+        .await?
+        .configured;
+        let rows = sqlx::query_as!(
+            UserRow,
+            r#"SELECT u.address, u.address_hex, u.name, u.verified, similarity(lower(u.name), $1) AS "score!"
+             FROM users u
+             WHERE u.name IS NOT NULL AND lower(u.name) % $1
+               AND (lower(u.name) LIKE $2 OR similarity(lower(u.name), $1) >= $3::float8)
+             ORDER BY 5 DESC, u.address_hex LIMIT $4"#,
+            q,
+            like,
+            configured,
+            limit
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(rows)
+    }
+
+    /// The best `limit` users `caller` may know of whose address contains the fragment, by
+    /// address similarity (ties by address). Visibility is checked best first, with scalar
+    /// subqueries (one index lookup each, which the planner cannot turn into a hash of every
+    /// member), until `limit` pass.
+    pub async fn best_addresses(
+        &self,
+        q: &str,
+        like: &str,
+        caller: &Address,
+        limit: i64,
+    ) -> sqlx::Result<Vec<UserRow>> {
+        sqlx::query_as!(
+            UserRow,
+            r#"SELECT a.address, a.address_hex, a.name, a.verified, a.score AS "score!"
+             FROM (SELECT u.address, u.address_hex, u.name, u.verified, similarity(u.address_hex, $1) AS score
+                   FROM users u WHERE u.address_hex LIKE $2
+                   ORDER BY score DESC, u.address_hex OFFSET 0) a
+             WHERE a.name IS NOT NULL
+                OR a.address = $3
+                OR (SELECT true FROM members m JOIN rooms r ON r.id = m.room
+                    WHERE m.address = a.address AND r.kind = 'channel' LIMIT 1)
+                OR (SELECT true FROM members x JOIN members y ON x.room = y.room
+                    WHERE x.address = a.address AND y.address = $3 LIMIT 1)
+             LIMIT $4"#,
             q,
             like,
             caller.as_slice(),
             limit
         )
         .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter()
-            .map(|r| Ok(UserHit { address: address(&r.address)?, name: r.name, verified: r.verified, score: r.score }))
-            .collect()
+        .await
     }
 
     /// Sets (or, with `None`, clears) a user's profile name from the gateway feed, and moves

@@ -194,7 +194,9 @@ async fn user_search_returns_the_best_of_every_visible_match() {
                            WHERE a.address = u.address AND b.address = $3))
          ORDER BY 2 DESC, u.address_hex LIMIT $4";
     let mut queries: Vec<String> =
-        ["ada", "adam", "love", "lovelace", "ing", "canada", "a", "ab", "0x", "zzz"].map(String::from).to_vec();
+        ["ada", "adam", "love", "lovelace", "ing", "canada", "a", "ab", "0x", "zzz", "lovelase", "alan hoper", "adma"]
+            .map(String::from)
+            .to_vec();
     for who in users.iter().take(40) {
         let hex = dchat_indexer::store::address_hex(who);
         queries.push(hex[..5].to_string());
