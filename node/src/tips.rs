@@ -42,6 +42,8 @@ sol! {
 const FOLLOWER: &str = "tips";
 /// Longest pause between two attempts after failures.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// Longest one step (its RPC calls and store writes) may take before it counts as failed.
+const STEP_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Tip notifications (`[social.tips]`). They run when `rpc_url` is set and a `Payments` address
 /// is known for the RPC's chain: `payments`, or the entry for that chain in `deployments`, else
@@ -177,7 +179,11 @@ pub async fn run(state: AppState) {
     let poll = Duration::from_millis(cfg.poll_interval_ms.max(10));
     let mut failures = 0u32;
     let mut target = loop {
-        match locate(&state, &provider, &cfg).await {
+        let located = tokio::select! {
+            _ = state.shutdown.cancelled() => return,
+            r = tokio::time::timeout(STEP_TIMEOUT, locate(&state, &provider, &cfg)) => r,
+        };
+        match located.unwrap_or_else(|_| Err(eyre::eyre!("no answer within {STEP_TIMEOUT:?}"))) {
             Ok(Some(t)) => break t,
             Ok(None) => return,
             Err(e) => {
@@ -196,7 +202,12 @@ pub async fn run(state: AppState) {
     tracing::info!(target: "node::tips", chain_id = target.chain_id, payments = %target.contract, from_block = target.next, "following tips");
     failures = 0;
     loop {
-        let wait = match step(&state, &provider, &cfg, &mut target).await {
+        // A hung RPC neither stalls shutdown nor the follower for good.
+        let stepped = tokio::select! {
+            _ = state.shutdown.cancelled() => return,
+            r = tokio::time::timeout(STEP_TIMEOUT, step(&state, &provider, &cfg, &mut target)) => r,
+        };
+        let wait = match stepped.unwrap_or_else(|_| Err(eyre::eyre!("no answer within {STEP_TIMEOUT:?}"))) {
             Ok(true) => {
                 failures = 0;
                 poll
