@@ -107,7 +107,7 @@ export class SocialStore {
   getVersion = (): number => this.version;
 
   /** The page's own title, before counts were added to it. */
-  private baseTitle = document.title;
+  private baseTitle = typeof document === "undefined" ? "dchat" : document.title;
 
   /** Unread messages in rooms that are neither muted nor requests (the node's `total`). */
   get unreadTotal(): number {
@@ -123,7 +123,7 @@ export class SocialStore {
     this.version++;
     const total = this.unreadTotal + this.notifications.unread;
     const title = total > 0 ? `(${total > 99 ? "99+" : total}) ${this.baseTitle}` : this.baseTitle;
-    if (!this.stopped && document.title !== title) document.title = title;
+    if (!this.stopped && typeof document !== "undefined" && document.title !== title) document.title = title;
     for (const fn of this.listeners) fn();
     // Room list badges and names read from here too.
     this.chat.notify();
