@@ -215,6 +215,7 @@ pub async fn spawn_with(config: Config, secrets: Secrets) -> eyre::Result<NodeHa
     }
     tracker.spawn(media::api::retention(state.clone()));
     tracker.spawn(social::sweep_typing(state.clone()));
+    tracker.spawn(social::sweep_presence(state.clone()));
     tracker.spawn(tips::run(state.clone()));
     if let (Some((target, key)), Some(rpc)) = (anchoring, state.config.rpc_url.clone()) {
         tracker.spawn(anchor::run(state.clone(), rpc, key, target, shutdown.clone()));

@@ -159,6 +159,11 @@ impl<K: Eq + Hash, V> Expiring<K, V> {
         self.map.is_empty()
     }
 
+    /// Entries expired at `now_ms` and not yet swept, to update in place.
+    pub fn expired_mut(&mut self, now_ms: u64) -> impl Iterator<Item = (&K, &mut V)> {
+        self.map.iter_mut().filter(move |(_, (_, e))| *e <= now_ms).map(|(k, (v, _))| (k, v))
+    }
+
     /// Live entries matching `pick`.
     pub fn live<'a>(&'a self, now_ms: u64, pick: impl Fn(&K) -> bool + 'a) -> impl Iterator<Item = (&'a K, u64)> + 'a {
         self.map.iter().filter(move |(k, (_, e))| *e > now_ms && pick(k)).map(|(k, (_, e))| (k, *e))
@@ -172,6 +177,8 @@ pub struct PresenceEntry {
     pub status: Status,
     /// Its presence envelope's timestamp, ms.
     pub last_seen_ms: u64,
+    /// Its lapse (to `offline`) was pushed live.
+    pub lapse_told: bool,
 }
 
 /// The social layer's live state.
@@ -542,7 +549,8 @@ fn presence(state: &AppState, v: Verified, status: Status) -> Result<Ingested, A
     if expires_ms <= now_ms && status != Status::Offline {
         return Err(ApiError::bad_request("presence_stale", "the presence envelope is older than its TTL"));
     }
-    let entry = PresenceEntry { status, last_seen_ms: v.body.timestamp_ms };
+    // An explicit offline needs no lapse push of its own.
+    let entry = PresenceEntry { status, last_seen_ms: v.body.timestamp_ms, lapse_told: status == Status::Offline };
     {
         let mut map = lock(&social.presence);
         // An older envelope (arriving late through another path) does not undo a newer one.
@@ -566,13 +574,54 @@ fn presence(state: &AppState, v: Verified, status: Status) -> Result<Ingested, A
     let (sender, state2) = (v.sender, state.clone());
     // Contacts, members of rooms shared with the wallet and its own devices hear of it; finding
     // them needs the store.
-    tokio::spawn(async move {
-        match presence_audience(&state2, &sender).await {
-            Ok(to) => state2.hub.send_to_set(&to, &frame),
-            Err(e) => tracing::warn!(target: "node::social", error = %e, "presence fan-out"),
-        }
-    });
+    tokio::spawn(async move { push_presence(&state2, &sender, &frame).await });
     Ok(Ingested { verified: v, fresh: false, stored: false })
+}
+
+async fn push_presence(state: &AppState, sender: &Address, frame: &Frame) {
+    match presence_audience(state, sender).await {
+        Ok(to) => state.hub.send_to_set(&to, frame),
+        Err(e) => tracing::warn!(target: "node::social", error = %e, "presence fan-out"),
+    }
+}
+
+/// Pushes `offline` (with the last-seen time) for presences that lapsed without a refresh, to
+/// the same audience as the presence itself, once each; checks every second until shutdown.
+pub async fn sweep_presence(state: AppState) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = state.shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let lapsed: Vec<(Address, u64)> = {
+            let mut map = lock(&state.social.presence);
+            map.expired_mut(state.now_ms())
+                .filter(|(_, p)| !p.lapse_told)
+                .map(|(a, p)| {
+                    p.lapse_told = true;
+                    (*a, p.last_seen_ms)
+                })
+                .collect()
+        };
+        // One at a time: many lapsing together cost time, not memory or connections.
+        for (who, last_seen_ms) in lapsed {
+            if state.social.hides_presence(&who) {
+                continue;
+            }
+            let e = SocialEvent::Presence {
+                address: who.to_checksum(None),
+                status: Status::Offline.as_str().into(),
+                last_seen_ms: Some(last_seen_ms),
+            };
+            let frame = event_frame(&e);
+            tokio::select! {
+                _ = state.shutdown.cancelled() => return,
+                () = push_presence(&state, &who, &frame) => {}
+            }
+        }
+    }
 }
 
 /// Who is pushed `sender`'s presence: its contacts, the members of the rooms it shares with
@@ -872,7 +921,7 @@ mod tests {
     fn presence_spam_does_not_grow_the_table() {
         let cap = 1_000;
         let mut m: Expiring<Address, PresenceEntry> = Expiring::new(cap);
-        let entry = PresenceEntry { status: Status::Online, last_seen_ms: 0 };
+        let entry = PresenceEntry { status: Status::Online, last_seen_ms: 0, lapse_told: false };
         for i in 0..cap as u64 {
             m.put(Address::left_padding_from(&i.to_be_bytes()), entry, u64::MAX, 0);
         }

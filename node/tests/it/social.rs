@@ -399,7 +399,17 @@ async fn presence_appears_expires_and_can_be_hidden() {
             break;
         }
     }
-    // Nothing refreshes it: after the TTL she is offline, with a last-seen time.
+    // Nothing refreshes it: after the TTL she is offline, with a last-seen time, and her
+    // contact hears that live too.
+    loop {
+        if let SocialEvent::Presence { address, status, last_seen_ms } = next_social(&mut bob_live, 10).await
+            && status == "offline"
+        {
+            assert_eq!(address, alice.address());
+            assert!(last_seen_ms.is_some());
+            break;
+        }
+    }
     eventually(10, "presence expires on both nodes", || async {
         let on_b = bob.client.presence(&[alice.addr()]).await.expect("presence");
         let on_a = alice.client.presence(&[alice.addr()]).await.expect("presence");
