@@ -545,10 +545,11 @@ impl Store {
             by_similarity.iter().map(|r| r.score).fold(f32::INFINITY, f32::min)
         };
         // Every match at least `threshold` similar (a hair lower, for the float's decimal
-        // form), under the configured threshold for what a similar name is.
+        // form), under the configured threshold for what a similar name is (pg_trgm's default,
+        // 0.3, when this session has not loaded pg_trgm yet and nothing set it).
         let mut tx = self.pool.begin().await?;
         let configured = sqlx::query!(
-            r#"SELECT current_setting('pg_trgm.similarity_threshold')::float8 AS "configured!",
+            r#"SELECT coalesce(current_setting('pg_trgm.similarity_threshold', true), '0.3')::float8 AS "configured!",
                     set_config('pg_trgm.similarity_threshold', $1, true) AS "set!""#,
             format!("{}", (f64::from(threshold) - 1e-6).max(0.0))
         )
