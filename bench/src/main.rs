@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod conn;
+mod cross;
 mod dchat;
 mod fanout;
 mod idle;
@@ -26,6 +27,9 @@ enum Command {
     Fanout(fanout::Args),
     /// Server memory per idle WebSocket connection.
     Idle(idle::Args),
+    /// Latency from a client on one node to a client on a node two gossip hops away, three
+    /// node processes on loopback.
+    Cross(cross::Args),
 }
 
 /// Where the servers are.
@@ -76,6 +80,10 @@ fn main() -> eyre::Result<()> {
                 if let (Some(s), Some(d)) = (find(Kind::SocketIo), find(Kind::Dchat)) {
                     fanout::summary(s, d);
                 }
+            }
+            Command::Cross(args) => {
+                let report = cross::run(&args).await?;
+                cross::print(&args, &report);
             }
             Command::Idle(args) => {
                 let mut results = Vec::new();

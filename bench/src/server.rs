@@ -56,6 +56,35 @@ impl Server {
         Ok(Self { child, url, _dir: Some(dir) })
     }
 
+    /// Starts `dchat-node` with the peer-to-peer network on loopback, dialling `bootstrap`;
+    /// returns it with its own peer addresses (multiaddrs ending in `/p2p/<peer id>`).
+    pub(crate) fn dchat_peer(bin: &Path, bootstrap: &[String]) -> eyre::Result<(Self, Vec<String>)> {
+        let dir = tempfile::tempdir()?;
+        let config = dir.path().join("node.toml");
+        let data = dir.path().join("node");
+        let peers: Vec<String> = bootstrap.iter().map(|a| format!("{a:?}")).collect();
+        std::fs::write(
+            &config,
+            format!(
+                "http = \"127.0.0.1:0\"\ndata_dir = {data:?}\n\n[p2p]\nenabled = true\n\
+                 listen = [\"/ip4/127.0.0.1/tcp/0\"]\nbootstrap = [{peers}]\n\n[rate_limit]\n\
+                 ip_per_sec = 1e12\nip_burst = 1e12\naddress_per_sec = 1e12\naddress_burst = 1e12\n",
+                data = data.display().to_string(),
+                peers = peers.join(", "),
+            ),
+        )?;
+        let mut cmd = Command::new(bin);
+        cmd.arg("--config").arg(&config).env("RUST_LOG", "warn");
+        let (child, url, lines) =
+            spawn_with(cmd, "listening on ", "p2p address ").wrap_err_with(|| format!("starting {}", bin.display()))?;
+        let addrs: Vec<String> =
+            lines.iter().filter_map(|l| l.split("p2p address ").nth(1)).map(|a| a.trim().to_string()).collect();
+        if addrs.is_empty() {
+            bail!("the node printed no peer address");
+        }
+        Ok((Self { child, url, _dir: Some(dir) }, addrs))
+    }
+
     /// Starts the Socket.IO reference in `dir` (`bench/socketio`, installed).
     pub(crate) fn socketio(dir: &Path) -> eyre::Result<Self> {
         if !dir.join("node_modules/socket.io").exists() {
@@ -98,28 +127,50 @@ impl Drop for Server {
 
 /// Spawns `cmd` with piped stdin (the Socket.IO server exits when it closes) and stdout, and
 /// waits for the line holding `marker` followed by the server's URL.
-fn spawn(mut cmd: Command, marker: &str) -> eyre::Result<(Child, String)> {
+fn spawn(cmd: Command, marker: &str) -> eyre::Result<(Child, String)> {
+    spawn_with(cmd, marker, "").map(|(child, url, _)| (child, url))
+}
+
+/// [`spawn`], also collecting the lines holding `more` printed right after the URL (those that
+/// arrive before the server is quiet for half a second).
+fn spawn_with(mut cmd: Command, marker: &str, more: &str) -> eyre::Result<(Child, String, Vec<String>)> {
     let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn()?;
     let stdout = child.stdout.take().ok_or_else(|| eyre!("no stdout"))?;
-    let mut lines = BufReader::new(stdout).lines();
+    // A thread reads stdout for good, so the server never blocks on a full pipe.
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
     let deadline = Instant::now() + Duration::from_secs(60);
     let url = loop {
-        let Some(line) = lines.next() else {
-            let _ = child.kill();
-            bail!("the server exited before saying where it listens");
-        };
-        let line = line?;
-        if let Some(rest) = line.split(marker).nth(1) {
-            break rest.split_whitespace().next().unwrap_or_default().to_string();
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            bail!("the server did not start within 60 s");
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => {
+                if let Some(rest) = line.split(marker).nth(1) {
+                    break rest.split_whitespace().next().unwrap_or_default().to_string();
+                }
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                let _ = child.kill();
+                bail!("the server did not start within 60 s");
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                let _ = child.kill();
+                bail!("the server exited before saying where it listens");
+            }
         }
     };
-    // Keep draining stdout so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    Ok((child, url))
+    let mut extra = Vec::new();
+    if !more.is_empty() {
+        while let Ok(line) = rx.recv_timeout(Duration::from_millis(500)) {
+            if line.contains(more) {
+                extra.push(line);
+            }
+        }
+    }
+    Ok((child, url, extra))
 }
 
 /// Clock ticks per second of `/proc/<pid>/stat` times.
