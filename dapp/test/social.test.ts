@@ -289,8 +289,9 @@ describe("unread state", () => {
     s = unreadMessage(s, msg("0xb", 8), self);
     expect(unreadRead(s, ROOM, 8, 8)[ROOM]).toMatchObject({ unread: 0, readLamport: 8 });
     expect(unreadRead(s, ROOM, 6, 8)[ROOM]).toMatchObject({ unread: 1, readLamport: 6 });
-    // An older mark changes nothing.
+    // An older mark changes nothing, nor a mark in a room the node has not counted yet.
     expect(unreadRead(s, ROOM, 3, 8)).toBe(s);
+    expect(unreadRead(s, MSG, 30, 30)).toBe(s);
   });
 
   it("keeps a mark sent from here over a node answer computed before it landed", () => {

@@ -109,8 +109,9 @@ export function unreadMessage(s: UnreadState, m: { id: string; room: string; lam
  */
 export function unreadRead(s: UnreadState, room: string, lamport: number, newestLamport = Number.POSITIVE_INFINITY): UnreadState {
   const key = room.toLowerCase();
-  const r = s[key] ?? { unread: 0, readLamport: -1, counted: {}, muted: false, request: false };
-  if (lamport <= r.readLamport && s[key]) return s;
+  const r = s[key];
+  // A room the node has not counted yet is left to the caller, as in unreadMessage.
+  if (!r || lamport <= r.readLamport) return s;
   const counted: Record<string, number> = {};
   for (const [id, l] of Object.entries(r.counted)) if (l > lamport) counted[id] = l;
   const left = lamport >= newestLamport ? 0 : Object.keys(counted).length;

@@ -3,7 +3,7 @@
 // and typing. Lives beside the chat store, hears its live connection through `ChatStore.hooks`,
 // and follows the wallet's social id on it for the social events.
 
-import { ApiError, type NodeClient } from "../api/client";
+import type { NodeClient } from "../api/client";
 import {
   SocialApi,
   type ContactsReply,
@@ -328,40 +328,57 @@ export class SocialStore {
     return this.unread[room.toLowerCase()]?.unread;
   }
 
+  /** The highest read mark sent from here, by room. */
+  private marked = new Map<string, number>();
+  /** The newest stored message of `room` seen so far, waiting to be marked read. */
+  private seenUpTo = new Map<string, { lamport: number; id: string }>();
+
   private onSeen = (room: string) => {
     if (this.chat.viewing !== room) return;
+    // What is in view now; a message arriving after the user leaves stays unread.
+    const newest = this.newestStored(room);
+    if (!newest) return;
+    const prev = this.seenUpTo.get(room);
+    if (!prev || newest.lamport >= prev.lamport) this.seenUpTo.set(room, newest);
     clearTimeout(this.readTimers.get(room));
     this.readTimers.set(
       room,
       setTimeout(() => {
         this.readTimers.delete(room);
-        void this.markRead(room);
+        const upTo = this.seenUpTo.get(room);
+        this.seenUpTo.delete(room);
+        if (upTo) void this.markRead(room, upTo);
       }, READ_DELAY_MS),
     );
   };
 
-  /** Sends a read mark up to the newest stored message of `room`, unless the node has it. */
-  async markRead(room: string): Promise<void> {
+  private newestStored(room: string): { lamport: number; id: string } | undefined {
     const msgs = this.chat.view(room).messages;
-    let newest: { lamport: number; id: string } | undefined;
     for (let i = msgs.length - 1; i >= 0; i--) {
       const m = msgs[i]!;
-      if (m.status === "sent") {
-        newest = m;
-        break;
-      }
+      if (m.status === "sent") return { lamport: m.lamport, id: m.id };
     }
-    if (!newest || !this.chat.room(room)) return;
+    return undefined;
+  }
+
+  /** Sends a read mark up to `upTo` (default: the newest stored message of `room`), unless the node has it. */
+  async markRead(room: string, upTo = this.newestStored(room)): Promise<void> {
+    if (!upTo || !this.chat.room(room)) return;
     const cur = this.unread[room];
-    if (cur && cur.readLamport >= newest.lamport && cur.unread === 0) return;
-    const maxLamport = msgs.reduce((n, m) => Math.max(n, m.lamport), 0);
-    this.unread = unreadRead(this.unread, room, newest.lamport, maxLamport);
+    if (cur && cur.readLamport >= upTo.lamport && cur.unread === 0) return;
+    if ((this.marked.get(room) ?? -1) >= upTo.lamport && (!cur || cur.unread === 0)) return;
+    this.marked.set(room, upTo.lamport);
+    const maxLamport = this.chat.view(room).messages.reduce((n, m) => Math.max(n, m.lamport), 0);
+    this.unread = unreadRead(this.unread, room, upTo.lamport, maxLamport);
     this.changed();
     try {
-      await this.api.read(room, composeReadMark(this.signer, room, newest.lamport, newest.id));
-    } catch (err) {
-      // A refused mark changes nothing for the user; the next poll brings the node's count.
-      if (!(err instanceof ApiError)) return;
+      await this.api.read(room, composeReadMark(this.signer, room, upTo.lamport, upTo.id));
+    } catch {
+      // Not taken: the node's next count stands (it no longer waits on this mark).
+      this.marked.delete(room);
+      const entry = this.unread[room];
+      if (entry) this.unread = { ...this.unread, [room]: { ...entry, readLamport: -1 } };
+      this.refetchSoon();
     }
   }
 
