@@ -165,24 +165,7 @@ pub(crate) async fn run(args: &Args) -> eyre::Result<Report> {
             for j in (s..plan.len()).step_by(n) {
                 tokio::time::sleep_until(step.due(start, plan[j].0).into()).await;
                 let p = &posts[j];
-                let sent = http
-                    .post(&urls[p.room])
-                    .bearer_auth(&tokens[p.user])
-                    .header("content-type", "application/json")
-                    .body(p.body.clone())
-                    .send()
-                    .await;
-                let ok = match sent {
-                    Ok(r) if r.status().is_success() => r.bytes().await.is_ok(),
-                    Ok(r) => {
-                        static ONCE: std::sync::Once = std::sync::Once::new();
-                        let status = r.status();
-                        let text = r.text().await.unwrap_or_default();
-                        ONCE.call_once(|| eprintln!("cross: post refused: {status} {text}"));
-                        false
-                    }
-                    Err(_) => false,
-                };
+                let ok = crate::fanout::post(&http, &urls[p.room], &tokens[p.user], p.body.clone()).await;
                 if !ok {
                     errors.fetch_add(1, Ordering::Relaxed);
                 }

@@ -246,7 +246,7 @@ pub(crate) async fn run(kind: Kind, args: &Args) -> eyre::Result<Vec<StepReport>
 }
 
 /// Posts one envelope; true on a 2xx answer.
-async fn post(http: &reqwest::Client, url: &str, token: &str, body: bytes::Bytes) -> bool {
+pub(crate) async fn post(http: &reqwest::Client, url: &str, token: &str, body: bytes::Bytes) -> bool {
     let sent = http.post(url).bearer_auth(token).header("content-type", "application/json").body(body).send().await;
     match sent {
         Ok(resp) => {
