@@ -510,6 +510,10 @@ impl Store {
     /// exactly the best `limit` of all matches, ties included. When both walks end early they
     /// hold every match.
     pub async fn best_names(&self, q: &str, like: &str, limit: i64) -> sqlx::Result<Vec<UserRow>> {
+        // The planner guesses few matches for a long fragment and would rather read and sort
+        // them all through a bitmap; these reads are bounded only as index walks.
+        let mut tx = self.pool.begin().await?;
+        sqlx::query!("SELECT set_config('enable_bitmapscan', 'off', true)").fetch_one(&mut *tx).await?;
         let by_substring = sqlx::query_as!(
             UserRow,
             r#"SELECT u.address, u.address_hex, u.name, u.verified, similarity(lower(u.name), $1) AS "score!"
@@ -519,7 +523,7 @@ impl Store {
             like,
             limit
         )
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *tx)
         .await?;
         let full = |rows: &[UserRow]| i64::try_from(rows.len()).unwrap_or(i64::MAX) >= limit;
         let threshold = if full(&by_substring) {
@@ -533,9 +537,10 @@ impl Store {
                 q,
                 limit
             )
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *tx)
             .await?;
             if !full(&by_similarity) {
+                tx.commit().await?;
                 let mut all = by_substring;
                 all.extend(by_similarity);
                 all.sort_by(|a, b| a.address.cmp(&b.address));
@@ -547,7 +552,6 @@ impl Store {
         // Every match at least `threshold` similar (a hair lower, for the float's decimal
         // form), under the configured threshold for what a similar name is (pg_trgm's default,
         // 0.3, when this session has not loaded pg_trgm yet and nothing set it).
-        let mut tx = self.pool.begin().await?;
         let configured = sqlx::query!(
             r#"SELECT coalesce(current_setting('pg_trgm.similarity_threshold', true), '0.3')::float8 AS "configured!",
                     set_config('pg_trgm.similarity_threshold', $1, true) AS "set!""#,
