@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 /// A frame ready to send: serialized once, shared by every receiver.
-pub type Frame = Arc<str>;
+pub type Frame = axum::extract::ws::Utf8Bytes;
 
 #[derive(Debug)]
 struct Conn {

@@ -8,7 +8,7 @@
 use axum::{
     extract::{
         State,
-        ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, rejection::WebSocketUpgradeRejection},
+        ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, rejection::WebSocketUpgradeRejection},
     },
     response::{IntoResponse, Response},
 };
@@ -157,10 +157,10 @@ async fn write_queued(
     first: &Frame,
     rx: &mut mpsc::Receiver<Frame>,
 ) -> Result<(), axum::Error> {
-    sink.feed(Message::Text(Utf8Bytes::from(&**first))).await?;
+    sink.feed(Message::Text(first.clone())).await?;
     for _ in 1..WRITE_BATCH {
         let Ok(next) = rx.try_recv() else { break };
-        sink.feed(Message::Text(Utf8Bytes::from(&*next))).await?;
+        sink.feed(Message::Text(next)).await?;
     }
     sink.flush().await
 }
