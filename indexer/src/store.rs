@@ -143,6 +143,19 @@ fn address(raw: &[u8]) -> Result<Address, sqlx::Error> {
     Address::try_from(raw).map_err(|e| sqlx::Error::Decode(Box::new(e)))
 }
 
+/// Whether user search matches `q` (lowercase) against addresses: `0x` and at least 2 hex
+/// digits (an address prefix), or at least 4 hex digits. A shorter fragment such as `ada` is a
+/// word, not a wallet: three hex digits occur somewhere in about 1% of all addresses (`0x` and
+/// one digit begin 6% of them), and scoring those costs more than the whole name search, for
+/// hits that rank below every name match.
+pub fn is_address_fragment(q: &str) -> bool {
+    let digits = |s: &str, at_least: usize| s.len() >= at_least && s.bytes().all(|b| b.is_ascii_hexdigit());
+    match q.strip_prefix("0x") {
+        Some(rest) => digits(rest, 2),
+        None => digits(q, 4),
+    }
+}
+
 /// Lowercase `0x` hex of an address, as searched.
 pub fn address_hex(a: &Address) -> String {
     format!("{a:#x}")
@@ -471,8 +484,9 @@ impl Store {
     ///
     /// A user matches by name (the lowercase name contains `q`, or its trigram similarity to
     /// `q` reaches `pg_trgm.similarity_threshold`) or by address (the lowercase hex address
-    /// contains `q`); the score is the similarity of what matched (the higher of the two when
-    /// both did). Best first, ties by address. Each side keeps its own best `limit`: a user in
+    /// contains `q`, when `q` looks like part of an address: see [`is_address_fragment`]); the
+    /// score is the similarity of what matched (the higher of the two when both did). Best
+    /// first, ties by address. Each side keeps its own best `limit`: a user in
     /// the overall best `limit` is among the best `limit` of the side its score comes from, so
     /// the merge is exact. A name comes only from a profile, so a user found by name is always
     /// visible: see [`Store::best_names`] and [`Store::best_addresses`].
@@ -481,7 +495,8 @@ impl Store {
         let like = format!("%{}%", q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
         let mut best: HashMap<Vec<u8>, UserRow> = HashMap::new();
         let names = self.best_names(&q, &like, limit).await?;
-        let addresses = self.best_addresses(&q, &like, caller, limit).await?;
+        let addresses =
+            if is_address_fragment(&q) { self.best_addresses(&q, &like, caller, limit).await? } else { Vec::new() };
         for row in names.into_iter().chain(addresses) {
             match best.get_mut(&row.address) {
                 Some(seen) if seen.score >= row.score => {}

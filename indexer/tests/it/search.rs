@@ -181,12 +181,13 @@ async fn user_search_returns_the_best_of_every_visible_match() {
         .expect("caller");
     sqlx::query("ANALYZE").execute(store.pool()).await.expect("analyze");
 
-    // Everything that matches and may be seen, scored by what matched, in one query.
+    // Everything that matches and may be seen, scored by what matched, in one query; addresses
+    // match only fragments that look like part of one ($5).
     let reference = "SELECT u.address, GREATEST(
-             CASE WHEN u.address_hex LIKE $2 THEN similarity(u.address_hex, $1) END,
+             CASE WHEN $5 AND u.address_hex LIKE $2 THEN similarity(u.address_hex, $1) END,
              CASE WHEN lower(u.name) LIKE $2 OR lower(u.name) % $1 THEN similarity(lower(u.name), $1) END) AS score
          FROM users u
-         WHERE (u.address_hex LIKE $2 OR lower(u.name) LIKE $2 OR lower(u.name) % $1)
+         WHERE (($5 AND u.address_hex LIKE $2) OR lower(u.name) LIKE $2 OR lower(u.name) % $1)
            AND (u.name IS NOT NULL OR u.address = $3
                 OR EXISTS (SELECT 1 FROM members m JOIN rooms r ON r.id = m.room
                            WHERE m.address = u.address AND r.kind = 'channel')
@@ -201,6 +202,7 @@ async fn user_search_returns_the_best_of_every_visible_match() {
         let hex = dchat_indexer::store::address_hex(who);
         queries.push(hex[..5].to_string());
         queries.push(hex[10..13].to_string());
+        queries.push(hex[10..14].to_string());
     }
     for q in &queries {
         for limit in [1, 5, 20, 100] {
@@ -211,6 +213,7 @@ async fn user_search_returns_the_best_of_every_visible_match() {
                 .bind(&like)
                 .bind(caller.as_slice())
                 .bind(limit)
+                .bind(dchat_indexer::store::is_address_fragment(q))
                 .fetch_all(store.pool())
                 .await
                 .expect("reference");
@@ -219,5 +222,12 @@ async fn user_search_returns_the_best_of_every_visible_match() {
             assert_eq!(got, expected, "q={q:?} limit={limit}");
         }
     }
+    // Three bare hex digits are a word, not a wallet; `0x` and two digits, or four digits, are
+    // part of an address.
+    use dchat_indexer::store::is_address_fragment;
+    assert!(!is_address_fragment("ada") && !is_address_fragment("0x") && !is_address_fragment("0xa"));
+    assert!(is_address_fragment("0xab") && is_address_fragment("dead") && !is_address_fragment("deaf0xz"));
+    let hits = store.search_users("ada", &caller, 100).await.expect("search");
+    assert!(!hits.is_empty() && hits.iter().all(|u| u.name.is_some()), "{hits:?}");
     store.close().await;
 }
