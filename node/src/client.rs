@@ -963,6 +963,17 @@ impl Client {
         self.get(&format!("/v1/notifications?unread={unread_only}")).await
     }
 
+    /// One page of notifications, newest first: at most `limit`, after the id `before` (a
+    /// previous page's `next`).
+    pub async fn notifications_page(
+        &self,
+        limit: u32,
+        before: Option<&str>,
+    ) -> Result<NotificationsReply, ClientError> {
+        let before = before.map(|b| format!("&before={b}")).unwrap_or_default();
+        self.get(&format!("/v1/notifications?limit={limit}{before}")).await
+    }
+
     /// Marks notifications read: those in `ids`, and all up to `up_to_ms` when given.
     pub async fn mark_notifications(
         &self,

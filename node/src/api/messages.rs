@@ -51,6 +51,12 @@ pub struct MessageView {
     /// The payload is a sealed (end-to-end encrypted) message; `text` is then absent.
     #[serde(default)]
     pub encrypted: bool,
+    /// Wallets the message mentions (`Body.mentions`), EIP-55; absent when none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mentions: Vec<String>,
+    /// The message this one replies to (`Body.reply_to`), when it names one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<String>,
     /// The signed envelope, for clients that verify it themselves.
     pub envelope: EnvelopeJson,
 }
@@ -76,6 +82,13 @@ impl MessageView {
             text,
             payload_len: body.payload.len(),
             encrypted,
+            mentions: body
+                .mentions
+                .iter()
+                .filter_map(|m| dchat_protocol::Address::try_from(m.as_slice()).ok())
+                .map(|a| a.to_checksum(None))
+                .collect(),
+            reply_to: (body.reply_to.len() == 32).then(|| to_hex(&body.reply_to)),
             envelope: EnvelopeJson::from(envelope),
         }
     }

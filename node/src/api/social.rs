@@ -298,6 +298,8 @@ pub struct NotificationsQuery {
     pub limit: Option<u32>,
     /// Only this kind (`mention`, `reply`, `invite`, `contact_request`, `contact_accepted`, `tip`).
     pub kind: Option<String>,
+    /// The next page: those after this notification id (a reply's `next`), newest first.
+    pub before: Option<String>,
 }
 
 /// Notification kinds.
@@ -310,6 +312,9 @@ pub struct NotificationsReply {
     pub notifications: Vec<social::NotificationView>,
     /// Unread notifications in all.
     pub unread: u64,
+    /// When the page is full: the id to pass as `before` for the next page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
 }
 
 /// The caller's notifications: mentions, replies, invites, contact requests and acceptances, tips.
@@ -338,7 +343,26 @@ pub async fn notifications(
     let mut out = Vec::new();
     // Read in pages until `limit` fit the filters (muted rooms, read ones when asked).
     let all = state.store.notifications(&me, after, 100_000).await?;
-    for n in &all {
+    let start = match &q.before {
+        None => 0,
+        Some(before) => {
+            let id = before.parse::<dchat_protocol::B256>().map_err(|_| {
+                ApiError::bad_request("invalid_before", format!("before {before:?} is not a notification id"))
+            })?;
+            // Read ones drop out of an unread listing: an id no longer listed is not an error there.
+            match all.iter().position(|n| n.id == id) {
+                Some(i) => i + 1,
+                None if q.unread => all.len(),
+                None => {
+                    return Err(ApiError::not_found(
+                        "notification_not_found",
+                        "before names no notification of this wallet",
+                    ));
+                }
+            }
+        }
+    };
+    for n in &all[start..] {
         let read = rs.is_read(n);
         if (q.unread && read)
             || n.room.is_some_and(|r| muted.contains(&r))
@@ -359,7 +383,8 @@ pub async fn notifications(
         }
     }
     let unread = social::unread_notifications(&state, &me).await?;
-    Ok(Json(NotificationsReply { notifications: out, unread }))
+    let next = (out.len() >= limit as usize).then(|| out.last().map(|n| n.id.clone())).flatten();
+    Ok(Json(NotificationsReply { notifications: out, unread, next }))
 }
 
 /// `POST /v1/notifications/read`: the caller's signed `NotificationsRead` (one, some, or all up

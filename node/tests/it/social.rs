@@ -811,3 +811,57 @@ async fn presence_reaches_members_of_shared_rooms_but_not_strangers_blockers_or_
         no_presence(stream, 1000, name).await;
     }
 }
+
+#[tokio::test]
+async fn notifications_page_with_before_and_messages_show_their_mentions_and_reply() {
+    let a = TestNode::start().await;
+    let alice = User::sign_in(&a).await;
+    let bob = User::sign_in(&a).await;
+    let room = bob.create_room("pages", RoomKind::Channel, &[alice.addr()]).await.expect("room");
+    alice.client.send_text(&room.id, &alice.wallet, &alice.device, "first").await.expect("send");
+    let first = alice.client.history(&room.id, None, None, Some(1)).await.expect("h").messages[0].id.clone();
+    // Five mentions of Alice, the last also a reply to her message: with the invite, six.
+    for i in 0..5 {
+        let lamport = bob.client.next_lamport(&room.id).await.expect("lamport");
+        let mut body = dchat_protocol::Body::decode(
+            seal(&room.id, &bob.wallet, &bob.device, lamport, Kind::Text, format!("hi {i}").into_bytes())
+                .body
+                .as_slice(),
+        )
+        .expect("body");
+        body.mentions = vec![alice.addr().to_vec()];
+        if i == 4 {
+            body.reply_to = first.parse::<dchat_protocol::B256>().expect("id").to_vec();
+        }
+        bob.client.post_envelope(&room.id, &dchat_protocol::Envelope::seal(&body, &bob.device)).await.expect("post");
+    }
+    let all = alice.client.notifications(false).await.expect("all").notifications;
+    assert_eq!(all.len(), 6, "{all:?}");
+
+    // Pages of two, each starting after the last id of the one before, cover the list once.
+    let (mut paged, mut before) = (Vec::new(), None::<String>);
+    for _ in 0..4 {
+        let page = alice.client.notifications_page(2, before.as_deref()).await.expect("page");
+        paged.extend(page.notifications.iter().map(|n| n.id.clone()));
+        before = page.next;
+        if before.is_none() {
+            break;
+        }
+    }
+    assert_eq!(paged, all.iter().map(|n| n.id.clone()).collect::<Vec<_>>());
+    let last = alice.client.notifications_page(2, Some(&all[5].id)).await.expect("after the last");
+    assert!(last.notifications.is_empty() && last.next.is_none());
+    assert_eq!(code(alice.client.notifications_page(2, Some("nope")).await), (400, "invalid_before".into()));
+    let stranger = format!("0x{}", "ab".repeat(32));
+    assert_eq!(code(alice.client.notifications_page(2, Some(&stranger)).await), (404, "notification_not_found".into()));
+    // Someone else's notification id is not a cursor into Alice's list.
+    assert_eq!(code(bob.client.notifications_page(2, Some(&all[0].id)).await), (404, "notification_not_found".into()));
+
+    // The message views carry the mentions and the reply target.
+    let page = alice.client.history(&room.id, None, None, Some(100)).await.expect("history");
+    let reply = page.messages.iter().find(|m| m.text.as_deref() == Some("hi 4")).expect("reply");
+    assert_eq!(reply.mentions, [alice.address()]);
+    assert_eq!(reply.reply_to.as_deref(), Some(first.as_str()));
+    let plain = page.messages.iter().find(|m| m.text.as_deref() == Some("first")).expect("first");
+    assert!(plain.mentions.is_empty() && plain.reply_to.is_none());
+}
