@@ -351,4 +351,41 @@ describe("social layer against a live node", () => {
     expect(await bobRow.getByText(/offline · last seen/).count()).toBe(1);
     await screenshot(alice, "social-13-presence-hidden");
   });
+
+  it("pages back through older notifications past the first fifty", async () => {
+    // Bob, signed in again, mentions Alice 55 times in the group they share.
+    const bobAgain = await signedIn(KEYS.bob, "Bob Again Wallet");
+    await go(bobAgain, `#/room/${groupId}`);
+    const composer = bobAgain.getByRole("textbox", { name: "Message Plans" });
+    for (let i = 0; i < 55; i++) {
+      await composer.fill(`page ${i} @${A} `);
+      await composer.press("Enter");
+    }
+    await bobAgain.locator('li.msg[data-status="sent"]', { hasText: "page 54" }).waitFor(WAIT);
+    await expect.poll(async () => (await apiGet(alice, "/v1/notifications?kind=mention&limit=50")).notifications.length, WAIT).toBe(50);
+
+    await go(alice, "#/");
+    await alice.getByTestId("bell").click();
+    const panel = alice.getByTestId("notifications");
+    const items = panel.locator("li.notification");
+    await expect.poll(() => items.count(), WAIT).toBe(50);
+    // Everything Alice has, read from the node page by page.
+    let total = 0;
+    let before: string | undefined;
+    do {
+      const page = await apiGet(alice, `/v1/notifications?limit=50${before ? `&before=${before}` : ""}`);
+      total += page.notifications.length;
+      before = page.next;
+    } while (before);
+    expect(total).toBeGreaterThan(55);
+    expect(total).toBeLessThanOrEqual(100);
+    await panel.getByRole("button", { name: "Older notifications" }).click();
+    // The rest, once each, below the first fifty; then nothing older to ask for.
+    await expect.poll(() => items.count(), WAIT).toBe(total);
+    await expect.poll(() => panel.getByRole("button", { name: "Older notifications" }).count(), WAIT).toBe(0);
+    const kinds = await items.evaluateAll((els) => els.map((e) => e.getAttribute("data-kind")));
+    expect(kinds.filter((k) => k === "mention").length).toBeGreaterThanOrEqual(55);
+    await screenshot(alice, "social-14-older-notifications");
+    await alice.getByRole("button", { name: "Close notifications" }).click();
+  });
 });

@@ -27,7 +27,10 @@ import {
 } from "../src/protocol/social";
 import {
   emptyNotifications,
+  MAX_NOTIFICATIONS,
+  MAX_NOTIFICATIONS_PAGED,
   notificationArrived,
+  notificationsAppended,
   notificationsLoaded,
   notificationsMarked,
   typingIn,
@@ -237,6 +240,33 @@ describe("notifications state", () => {
     expect(again.unread).toBe(2);
     // Without the node's count, one more.
     expect(notificationArrived(s, note("0x04", 400)).unread).toBe(3);
+  });
+
+  it("pages older notifications below, once each, and keeps them when a new one arrives", () => {
+    const newest = Array.from({ length: MAX_NOTIFICATIONS }, (_, i) => note(`0x${(1000 + i).toString(16)}`, 10_000 - i));
+    let s = notificationsLoaded(emptyNotifications, newest, 5, "0xlast");
+    expect(s.next).toBe("0xlast");
+    // The older page repeats one already shown (it arrived between the two requests).
+    s = notificationsAppended(s, [newest[newest.length - 1]!, note("0x01", 50), note("0x02", 40)], 6, undefined);
+    expect(s.items).toHaveLength(MAX_NOTIFICATIONS + 2);
+    expect(s.items.slice(-2).map((n) => n.id)).toEqual(["0x01", "0x02"]);
+    expect(s.next).toBeUndefined();
+    expect(s.unread).toBe(6);
+    // A live one goes on top and the older ones stay.
+    s = notificationArrived(s, note("0x03", 20_000));
+    expect(s.items[0]!.id).toBe("0x03");
+    expect(s.items).toHaveLength(MAX_NOTIFICATIONS + 3);
+    expect(s.next).toBeUndefined();
+  });
+
+  it("keeps at most the paged cap, and the next page starts after the last kept", () => {
+    const many = Array.from({ length: MAX_NOTIFICATIONS_PAGED }, (_, i) => note(`0x${(5000 + i).toString(16)}`, 100_000 - i));
+    let s = notificationsAppended(emptyNotifications, many, 0, "0xnext");
+    expect(s.items).toHaveLength(MAX_NOTIFICATIONS_PAGED);
+    expect(s.next).toBe("0xnext");
+    s = notificationArrived(s, note("0x04", 200_000));
+    expect(s.items).toHaveLength(MAX_NOTIFICATIONS_PAGED);
+    expect(s.next).toBe(many[many.length - 2]!.id);
   });
 
   it("marks one by id, or all up to a time", () => {

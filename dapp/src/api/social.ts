@@ -65,6 +65,8 @@ export interface Notification {
 export interface NotificationsReply {
   notifications: Notification[];
   unread: number;
+  /** On a full page: the id to pass as `before` for the next (older) page. */
+  next?: Hex;
 }
 
 export interface PresenceEntry {
@@ -105,10 +107,11 @@ export class SocialApi {
     return (await this.client.call<{ typing: { address: string; expires_ms: number }[] }>("GET", `/v1/rooms/${room}/typing`)).typing;
   }
 
-  notifications(opts: { unread?: boolean; limit?: number } = {}): Promise<NotificationsReply> {
+  notifications(opts: { unread?: boolean; limit?: number; before?: string } = {}): Promise<NotificationsReply> {
     const q = new URLSearchParams();
     if (opts.unread) q.set("unread", "true");
     q.set("limit", String(opts.limit ?? 50));
+    if (opts.before) q.set("before", opts.before);
     return this.client.call("GET", `/v1/notifications?${q.toString()}`);
   }
 

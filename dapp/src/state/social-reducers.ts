@@ -11,25 +11,44 @@ export interface NotificationsState {
   /** Unread notifications in all (the node's count; the list may hold fewer). */
   unread: number;
   loaded: boolean;
+  /** Where the next older page starts (the node's `next`), when there may be one. */
+  next?: string;
 }
 
 /** Most notifications kept in memory. */
 export const MAX_NOTIFICATIONS = 100;
+/** Most kept once the user asks for older ones. */
+export const MAX_NOTIFICATIONS_PAGED = 1000;
 
 export const emptyNotifications: NotificationsState = { items: [], unread: 0, loaded: false };
 
 /** The list as the node gave it (`GET /v1/notifications`). */
-export function notificationsLoaded(_s: NotificationsState, items: Notification[], unread: number): NotificationsState {
+export function notificationsLoaded(_s: NotificationsState, items: Notification[], unread: number, next?: string): NotificationsState {
   const sorted = [...items].sort((a, b) => b.created_ms - a.created_ms);
-  return { items: sorted.slice(0, MAX_NOTIFICATIONS), unread, loaded: true };
+  return { items: sorted.slice(0, MAX_NOTIFICATIONS), unread, loaded: true, next };
+}
+
+/** An older page (`before` = the previous `next`): added below, once each; `next` moves on. */
+export function notificationsAppended(s: NotificationsState, items: Notification[], unread: number, next?: string): NotificationsState {
+  const known = new Set(s.items.map((i) => i.id.toLowerCase()));
+  const fresh = items.filter((i) => !known.has(i.id.toLowerCase()));
+  const all = [...s.items, ...fresh].sort((a, b) => b.created_ms - a.created_ms);
+  const kept = all.slice(0, MAX_NOTIFICATIONS_PAGED);
+  // Those cut off are older than the last kept one: the next page starts after it.
+  return { ...s, items: kept, unread, loaded: true, next: kept.length < all.length ? kept[kept.length - 1]?.id : next };
 }
 
 /** A live `notification` frame: added once (by id), newest first; `unread` is the node's count. */
 export function notificationArrived(s: NotificationsState, n: Notification, unread?: number): NotificationsState {
   const exists = s.items.some((i) => i.id.toLowerCase() === n.id.toLowerCase());
-  const items = exists ? s.items : [n, ...s.items].sort((a, b) => b.created_ms - a.created_ms).slice(0, MAX_NOTIFICATIONS);
-  const count = unread ?? (exists || n.read ? s.unread : s.unread + 1);
-  return { ...s, items, unread: count };
+  if (exists) return { ...s, unread: unread ?? s.unread };
+  // Older pages the user loaded stay; whatever no longer fits is reachable again through `next`.
+  const cap = Math.min(MAX_NOTIFICATIONS_PAGED, Math.max(MAX_NOTIFICATIONS, s.items.length + 1));
+  const all = [n, ...s.items].sort((a, b) => b.created_ms - a.created_ms);
+  const items = all.slice(0, cap);
+  const next = items.length < all.length ? items[items.length - 1]?.id : s.next;
+  const count = unread ?? (n.read ? s.unread : s.unread + 1);
+  return { ...s, items, unread: count, next };
 }
 
 /**

@@ -34,6 +34,7 @@ import type { ChatStore } from "./chat";
 import {
   emptyNotifications,
   notificationArrived,
+  notificationsAppended,
   notificationsLoaded,
   notificationsMarked,
   typingIn,
@@ -402,11 +403,20 @@ export class SocialStore {
   async loadNotifications(): Promise<void> {
     try {
       const r = await this.api.notifications({ limit: 50 });
-      this.notifications = notificationsLoaded(this.notifications, r.notifications, r.unread);
+      this.notifications = notificationsLoaded(this.notifications, r.notifications, r.unread, r.next);
       this.notificationsError = undefined;
     } catch (err) {
       this.notificationsError = describeError(err).detail;
     }
+    this.changed();
+  }
+
+  /** The next older page of notifications, below those shown. */
+  async loadOlderNotifications(): Promise<void> {
+    const before = this.notifications.next;
+    if (!before) return;
+    const r = await this.api.notifications({ limit: 50, before });
+    this.notifications = notificationsAppended(this.notifications, r.notifications, r.unread, r.next);
     this.changed();
   }
 

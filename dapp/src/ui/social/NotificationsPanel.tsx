@@ -125,6 +125,11 @@ export default function NotificationsPanel({ social, onClose }: { social: Social
           </li>
         ))}
       </ul>
+      {social.notifications.next && (
+        <button type="button" className="small secondary" disabled={busy} onClick={() => void act(() => social.loadOlderNotifications())}>
+          Older notifications
+        </button>
+      )}
       {problem && <ProblemBox problem={problem} />}
     </div>
   );
