@@ -3,7 +3,7 @@
 //! re-check interval of a balance). Owners and admins are never gated. The check is this node's:
 //! membership itself is the replay of the room's control envelopes, the same on every node.
 
-use dchat_protocol::{Address, RoomId};
+use dchat_protocol::Address;
 
 use crate::{
     api::{ApiError, AppState},
@@ -48,11 +48,4 @@ pub async fn admit(state: &AppState, room: &Room, address: &Address, role: Optio
 
 fn chain_unavailable(why: &str) -> ApiError {
     ApiError::new(axum::http::StatusCode::SERVICE_UNAVAILABLE, "chain_unavailable", why.to_string())
-}
-
-/// [`admit`] by room id.
-pub async fn admit_id(state: &AppState, room: &RoomId, address: &Address) -> Result<(), ApiError> {
-    let Some(r) = state.store.room(room).await? else { return Ok(()) };
-    let role = state.store.role(room, address).await?;
-    admit(state, &r, address, role.as_deref()).await
 }

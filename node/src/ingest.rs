@@ -132,7 +132,8 @@ pub async fn ingest_verified(
         }
     } else {
         let room = state.store.room(&v.room).await?.ok_or_else(crate::api::rooms::room_not_found)?;
-        let member = state.store.role(&v.room, &v.sender).await?.is_some();
+        let role = state.store.role(&v.room, &v.sender).await?;
+        let member = role.is_some();
         // A peer may relay what a former member posted before leaving.
         let was_member = origin == Origin::Peer
             && !member
@@ -141,7 +142,7 @@ pub async fn ingest_verified(
             return Err(ApiError::forbidden("not_a_member", "join or be invited to this room before posting"));
         }
         if origin == Origin::Client {
-            crate::gates::admit_id(state, &v.room, &v.sender).await?;
+            crate::gates::admit(state, &room, &v.sender, role.as_deref()).await?;
         }
         limits.envelope.check_lamport(v.body.lamport, room.max_lamport)?;
         if room.kind.is_private() && dchat_protocol::e2e::is_sealed_kind(v.kind) {
