@@ -877,7 +877,7 @@ pub async fn settings_of(store: &Store, a: &Address) -> Result<Settings, sqlx::E
 pub async fn unread_notifications(state: &AppState, a: &Address) -> Result<u64, sqlx::Error> {
     let rs = read_state(&state.store, a).await?;
     let muted = mutes_of(&state.store, a).await?;
-    let list = state.store.notifications(a, rs.up_to_ms, 100_000).await?;
+    let list = state.store.notifications(a, rs.up_to_ms, None, 100_000).await?;
     Ok(list.iter().filter(|n| !rs.is_read(n) && n.room.is_none_or(|r| !muted.contains(&r))).count() as u64)
 }
 

@@ -340,45 +340,47 @@ pub async fn notifications(
     let rs = social::read_state(&state.store, &me).await?;
     let muted = social::mutes_of(&state.store, &me).await?;
     let after = if q.unread { rs.up_to_ms } else { 0 };
-    let mut out = Vec::new();
-    // Read in pages until `limit` fit the filters (muted rooms, read ones when asked).
-    let all = state.store.notifications(&me, after, 100_000).await?;
-    let start = match &q.before {
-        None => 0,
+    let mut cursor = match &q.before {
+        None => None,
         Some(before) => {
             let id = before.parse::<dchat_protocol::B256>().map_err(|_| {
                 ApiError::bad_request("invalid_before", format!("before {before:?} is not a notification id"))
             })?;
-            // Read ones drop out of an unread listing: an id no longer listed is not an error there.
-            match all.iter().position(|n| n.id == id) {
-                Some(i) => i + 1,
-                None if q.unread => all.len(),
-                None => {
-                    return Err(ApiError::not_found(
-                        "notification_not_found",
-                        "before names no notification of this wallet",
-                    ));
-                }
-            }
+            let n = state.store.notification(&me, &id).await?.ok_or_else(|| {
+                ApiError::not_found("notification_not_found", "before names no notification of this wallet")
+            })?;
+            Some((n.created_ms, n.id))
         }
     };
-    for n in &all[start..] {
-        let read = rs.is_read(n);
-        if (q.unread && read)
-            || n.room.is_some_and(|r| muted.contains(&r))
-            || q.kind.as_ref().is_some_and(|k| *k != n.kind)
-        {
-            continue;
+    let mut out = Vec::new();
+    // Read in pages until `limit` fit the filters (muted rooms, read ones, kind) or none are left.
+    let chunk = limit.max(50);
+    'pages: loop {
+        let page = state.store.notifications(&me, after, cursor, chunk).await?;
+        let Some(last) = page.last() else { break };
+        cursor = Some((last.created_ms, last.id));
+        let full = page.len() == chunk as usize;
+        for n in &page {
+            let read = rs.is_read(n);
+            if (q.unread && read)
+                || n.room.is_some_and(|r| muted.contains(&r))
+                || q.kind.as_ref().is_some_and(|k| *k != n.kind)
+            {
+                continue;
+            }
+            let mut view = social::view(n, read);
+            // A tipped message this node did not hold when the tip came may have arrived since.
+            if let Some(tip) = view.tip.as_ref().filter(|_| view.room.is_none())
+                && let Ok(message) = tip.message.parse::<dchat_protocol::B256>()
+            {
+                view.room = social::tip_room(&state.store, &me, &message).await?;
+            }
+            out.push(view);
+            if out.len() >= limit as usize {
+                break 'pages;
+            }
         }
-        let mut view = social::view(n, read);
-        // A tipped message this node did not hold when the tip came may have arrived since.
-        if let Some(tip) = view.tip.as_ref().filter(|_| view.room.is_none())
-            && let Ok(message) = tip.message.parse::<dchat_protocol::B256>()
-        {
-            view.room = social::tip_room(&state.store, &me, &message).await?;
-        }
-        out.push(view);
-        if out.len() >= limit as usize {
+        if !full {
             break;
         }
     }

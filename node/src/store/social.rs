@@ -288,37 +288,42 @@ impl Store {
         Ok(r.rows_affected() == 1)
     }
 
-    /// A wallet's notifications created after `after_ms`, newest first, at most `limit`.
+    /// A wallet's notifications created after `after_ms`, newest first (by time, then id), at
+    /// most `limit`; with `before`, only those after that position in this order.
     pub async fn notifications(
         &self,
         address: &Address,
         after_ms: u64,
+        before: Option<(u64, B256)>,
         limit: u32,
     ) -> Result<Vec<Notification>, sqlx::Error> {
+        let (before_ms, before_id) =
+            before.map_or((i64::MAX, [0xff; 32]), |(ms, id)| (to_i64(ms).unwrap_or(i64::MAX), id.0));
         let rows = sqlx::query(
             "SELECT id, kind, room, actor, created_ms, detail FROM notifications WHERE address = $1 AND created_ms > $2
-             ORDER BY created_ms DESC, id DESC LIMIT $3",
+             AND (created_ms < $3 OR (created_ms = $3 AND id < $4))
+             ORDER BY created_ms DESC, id DESC LIMIT $5",
         )
         .bind(addr_bytes(address))
         .bind(to_i64(after_ms.min(i64::MAX as u64))?)
+        .bind(before_ms)
+        .bind(before_id.as_slice())
         .bind(i64::from(limit))
         .fetch_all(self.pool())
         .await?;
-        rows.iter()
-            .map(|r| {
-                let id: Vec<u8> = r.try_get("id")?;
-                let room: Option<Vec<u8>> = r.try_get("room")?;
-                let actor: Vec<u8> = r.try_get("actor")?;
-                Ok(Notification {
-                    id: B256::from_slice(&id),
-                    kind: r.try_get("kind")?,
-                    room: room.and_then(|r| RoomId::from_slice(&r).ok()),
-                    actor: Address::from_slice(&actor),
-                    created_ms: u64_of(r.try_get("created_ms")?),
-                    detail: r.try_get("detail")?,
-                })
-            })
-            .collect()
+        rows.iter().map(notification_from_row).collect()
+    }
+
+    /// One of a wallet's notifications, by id.
+    pub async fn notification(&self, address: &Address, id: &B256) -> Result<Option<Notification>, sqlx::Error> {
+        let row = sqlx::query(
+            "SELECT id, kind, room, actor, created_ms, detail FROM notifications WHERE address = $1 AND id = $2",
+        )
+        .bind(addr_bytes(address))
+        .bind(id.as_slice())
+        .fetch_optional(self.pool())
+        .await?;
+        row.as_ref().map(notification_from_row).transpose()
     }
 }
 
@@ -416,4 +421,18 @@ impl Store {
         let signer = Envelope::decode(raw.as_slice()).map(|e| e.signer).unwrap_or_default();
         Ok(Some((raw, signer)))
     }
+}
+
+fn notification_from_row(r: &sqlx::any::AnyRow) -> Result<Notification, sqlx::Error> {
+    let id: Vec<u8> = r.try_get("id")?;
+    let room: Option<Vec<u8>> = r.try_get("room")?;
+    let actor: Vec<u8> = r.try_get("actor")?;
+    Ok(Notification {
+        id: B256::from_slice(&id),
+        kind: r.try_get("kind")?,
+        room: room.and_then(|r| RoomId::from_slice(&r).ok()),
+        actor: Address::from_slice(&actor),
+        created_ms: u64_of(r.try_get("created_ms")?),
+        detail: r.try_get("detail")?,
+    })
 }
