@@ -387,21 +387,24 @@ describe("shared vectors written by the protocol crate (protocol/testdata/social
   const vsigner = { address: v.author, signPublic: new Uint8Array(32).fill(0x55), signSecret: secret };
   const at = 1767225600000;
   const PEER = "0x" + "22".repeat(20);
+  const CONTACT_CASES: Record<string, ContactAction> = {
+    friend_request: "request",
+    friend_accept: "accept",
+    friend_decline: "decline",
+    friend_remove: "remove",
+    block: "block",
+    unblock: "unblock",
+  };
   const build = (c: Case) => {
     const m = c.mentions;
     switch (c.name) {
       case "friend_request":
-        return composeContact(vsigner, c.lamport, "request", PEER, at);
       case "friend_accept":
-        return composeContact(vsigner, c.lamport, "accept", PEER, at);
       case "friend_decline":
-        return composeContact(vsigner, c.lamport, "decline", PEER, at);
       case "friend_remove":
-        return composeContact(vsigner, c.lamport, "remove", PEER, at);
       case "block":
-        return composeContact(vsigner, c.lamport, "block", PEER, at);
       case "unblock":
-        return composeContact(vsigner, c.lamport, "unblock", PEER, at);
+        return composeContact(vsigner, c.lamport, CONTACT_CASES[c.name]!, PEER, at);
       case "notifications_read_all":
         return composeNotificationsRead(vsigner, c.lamport, at, [], at);
       case "notifications_read_ids":

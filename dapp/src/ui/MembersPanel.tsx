@@ -5,7 +5,7 @@
 import { useEffect, useState } from "react";
 import { getAddress, isAddress } from "viem";
 import type { Member, Room } from "../api/types";
-import { describeError, type Problem } from "../lib/errors";
+import { describeError } from "../lib/errors";
 import { Role } from "../protocol/control";
 import type { ChatStore } from "../state/chat";
 import { shortAddress } from "./format";
@@ -16,13 +16,13 @@ import { PolicyPanel } from "./PolicyPanel";
 import { VerifiedName } from "./ProfileView";
 import type { SocialStore } from "../state/social";
 import { ContactButton } from "./social/parts";
+import { useAction } from "./useAction";
 
 const RANK: Record<string, number> = { member: 1, admin: 2, owner: 3 };
 
 export function MembersPanel({ store, room, self, social }: { store: ChatStore; room: Room; self: string; social?: SocialStore }) {
   useStore(store);
-  const [problem, setProblem] = useState<Problem>();
-  const [busy, setBusy] = useState(false);
+  const { busy, problem, setProblem, act } = useAction();
   const [invitee, setInvitee] = useState("");
   const reply = store.members(room.id);
   const myRole = room.role ?? "member";
@@ -31,18 +31,6 @@ export function MembersPanel({ store, room, self, social }: { store: ChatStore; 
   useEffect(() => {
     store.loadMembers(room.id).catch((err) => setProblem(describeError(err)));
   }, [store, room.id]);
-
-  async function act(f: () => Promise<void>) {
-    setBusy(true);
-    setProblem(undefined);
-    try {
-      await f();
-    } catch (err) {
-      setProblem(describeError(err));
-    } finally {
-      setBusy(false);
-    }
-  }
 
   const inviteValid = isAddress(invitee.trim(), { strict: false });
   const canInvite = !direct && RANK[myRole]! >= 2;

@@ -4,13 +4,14 @@
 import { useState } from "react";
 import { getAddress, isAddress } from "viem";
 import type { ContactAction } from "../../protocol/social";
-import { describeError, type Problem } from "../../lib/errors";
+import { describeError } from "../../lib/errors";
 import type { ChatStore } from "../../state/chat";
 import type { SocialStore } from "../../state/social";
 import { formatTime, shortAddress } from "../format";
 import { ProblemBox } from "../ProblemBox";
 import { navigate } from "../route";
 import { PresenceDot, presenceText, useSocial } from "./parts";
+import { useAction } from "../useAction";
 
 const CONFIRM: Partial<Record<ContactAction, (a: string) => string>> = {
   block: (a) => `Block ${a}? Their messages, requests and notifications will no longer reach you, and they cannot open a direct conversation with you.`,
@@ -33,8 +34,7 @@ function Row({ address, children, since }: { address: string; children: React.Re
 export default function ContactsView({ social, chat, self }: { social: SocialStore; chat: ChatStore; self: string }) {
   useSocial(social);
   const [peer, setPeer] = useState("");
-  const [busy, setBusy] = useState(false);
-  const [problem, setProblem] = useState<Problem>();
+  const { busy, problem, setProblem, act: run } = useAction();
   const [status, setStatus] = useState<string>();
   /** The presence setting being saved (shown at once). */
   const [hiding, setHiding] = useState<boolean>();
@@ -46,17 +46,11 @@ export default function ContactsView({ social, chat, self }: { social: SocialSto
   async function act(action: ContactAction, address: string, done?: string) {
     const confirm = CONFIRM[action];
     if (confirm && !window.confirm(confirm(address))) return;
-    setBusy(true);
-    setProblem(undefined);
     setStatus(undefined);
-    try {
+    await run(async () => {
       await social.contact(action, address);
       if (done) setStatus(done);
-    } catch (err) {
-      setProblem(describeError(err));
-    } finally {
-      setBusy(false);
-    }
+    });
   }
 
   async function message(address: string) {

@@ -2,14 +2,14 @@
 // acceptances, tips; any kind this version does not know is shown generically. Mark one or all
 // read (a signed NotificationsRead).
 
-import { useEffect, useRef, useState } from "react";
+import { useEffect, useRef } from "react";
 import type { Notification } from "../../api/social";
-import { describeError, type Problem } from "../../lib/errors";
 import type { SocialStore } from "../../state/social";
 import { formatTime, shortAddress } from "../format";
 import { ProblemBox } from "../ProblemBox";
 import { href } from "../route";
 import { useSocial } from "./parts";
+import { useAction } from "../useAction";
 
 /** Wei as ETH, trimmed ("0.01"); undefined when not a whole number of wei. */
 export function formatWei(v: unknown): string | undefined {
@@ -55,8 +55,7 @@ export function notificationText(n: Notification, roomName?: string): string {
 
 export default function NotificationsPanel({ social, onClose }: { social: SocialStore; onClose(): void }) {
   useSocial(social);
-  const [problem, setProblem] = useState<Problem>();
-  const [busy, setBusy] = useState(false);
+  const { busy, problem, act } = useAction();
   const ref = useRef<HTMLDivElement>(null);
   const { items, unread, loaded } = social.notifications;
 
@@ -68,18 +67,6 @@ export default function NotificationsPanel({ social, onClose }: { social: Social
   function open(n: Notification) {
     if (!n.read) void social.markNotification(n.id).catch(() => undefined);
     onClose();
-  }
-
-  async function act(f: () => Promise<void>) {
-    setBusy(true);
-    setProblem(undefined);
-    try {
-      await f();
-    } catch (err) {
-      setProblem(describeError(err));
-    } finally {
-      setBusy(false);
-    }
   }
 
   return (

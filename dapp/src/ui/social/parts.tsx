@@ -13,6 +13,7 @@ import { formatTime, shortAddress } from "../format";
 import { ProblemBox } from "../ProblemBox";
 import { href } from "../route";
 import "./social.css";
+import { useAction } from "../useAction";
 
 const NotificationsPanel = lazy(() => import("./NotificationsPanel"));
 
@@ -176,20 +177,12 @@ const RELATION_TEXT: Record<Relation, string> = {
 /** The contact actions for another wallet: add, accept, or a tag saying where things stand. */
 export function ContactButton({ social, address }: { social: SocialStore; address: string }) {
   useSocial(social);
-  const [busy, setBusy] = useState(false);
-  const [problem, setProblem] = useState<Problem>();
+  const { busy, problem, act: run } = useAction();
   const rel = social.relation(address);
-  async function act(action: "request" | "accept") {
-    setBusy(true);
-    setProblem(undefined);
-    try {
+  const act = (action: "request" | "accept") =>
+    run(async () => {
       await social.contact(action, address);
-    } catch (err) {
-      setProblem(describeError(err));
-    } finally {
-      setBusy(false);
-    }
-  }
+    });
   return (
     <span className="contact-button">
       {rel === "none" && (
