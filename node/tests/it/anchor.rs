@@ -15,7 +15,7 @@ use alloy::{
 };
 use dchat_node::{
     Secrets,
-    anchor::AnchorConfig,
+    anchor::{AnchorConfig, IMessageAnchor as Anchor},
     client::{Client, SignIn},
     config::Config,
     deploy::{self, Options},
@@ -26,12 +26,6 @@ use ed25519_dalek::SigningKey;
 use crate::common::{Anvil, DEV_KEY, repo};
 
 sol! {
-    #[sol(rpc)]
-    interface Anchor {
-        event Anchored(address indexed anchorer, bytes32 indexed root, uint64 count);
-        function verify(address anchorer, bytes32 root, bytes32 messageHash, bytes32[] proof) external view returns (bool);
-        function verifyFromActiveNode(address anchorer, bytes32 root, bytes32 messageHash, bytes32[] proof) external view returns (bool);
-    }
     #[sol(rpc)]
     interface Registry {
         function register(bytes peerId, string[] multiaddrs, string url) external payable;
